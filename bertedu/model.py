@@ -1,0 +1,145 @@
+"""BertModel: embeddings -> L encoder layers -> pooler (BERT paper, Sec. 3, Figure 1).
+
+The model maps token ids (B, T) to one contextual vector per token (B, T, H).  The *pooler* turns
+the vector of the first token, [CLS], into a sentence vector with a dense layer and tanh; the paper
+calls this "C", "the final hidden vector corresponding to the first input token", and feeds it to
+the next-sentence classifier (Sec. 3.1) and to sentence-level fine-tuning heads (Sec. 4).
+
+Inputs are checked up front, so a wrong id or shape gives an error that says what to fix
+instead of an index error deep inside an embedding lookup.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from bertedu.attention import make_attention_bias
+from bertedu.config import BertConfig
+from bertedu.embeddings import BertEmbeddings
+from bertedu.encoder import BertEncoder
+
+__all__ = ["BertModel", "BertPooler", "BertModelOutput", "init_bert_weights", "check_inputs"]
+
+
+class BertModelOutput(NamedTuple):
+    """What :class:`BertModel` returns (field names as in the reference implementation)."""
+
+    last_hidden_state: torch.Tensor  # (B, T, H)
+    pooler_output: torch.Tensor  # (B, H)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # L+1 of (B, T, H), embeddings first
+    attentions: tuple[torch.Tensor, ...] | None = None  # L of (B, A, T, T)
+
+
+class BertPooler(nn.Module):
+    """C = tanh(dense(h_[CLS])): the sentence vector of Sec. 3.1, (B, T, H) -> (B, H)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden_states[:, 0]))  # (B, H): only position 0, [CLS]
+
+
+def init_bert_weights(module: nn.Module, std: float, generator: torch.Generator | None = None) -> None:
+    """Initialise one module as the original code: weights ~ N(0, std), biases 0, LayerNorm 1 and 0.
+
+    The [PAD] row of the word embeddings starts at zero.  (The TensorFlow original truncates the
+    normal at 2 std; with std = 0.02 the difference is invisible in practice.)
+    """
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=std, generator=generator)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        with torch.no_grad():
+            module.weight[module.padding_idx].zero_()
+    if isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def _check_ids(name: str, ids: torch.Tensor, shape: torch.Size | None, limit: int, limit_name: str) -> None:
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of integer ids, got {type(ids).__name__}; "
+                        f"wrap it with torch.tensor(...)")
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer ids (torch.long), got dtype {ids.dtype}; use .long()")
+    if shape is None and ids.dim() != 2:
+        raise ValueError(f"{name} must have shape (B, T), got {tuple(ids.shape)}; "
+                         f"add a batch dimension with .unsqueeze(0)")
+    if shape is not None and ids.shape != shape:
+        raise ValueError(f"{name} has shape {tuple(ids.shape)} but input_ids has {tuple(shape)}; they must match")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= limit):
+        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+        raise ValueError(f"{name} contains id {bad}, outside [0, {limit_name}={limit}); "
+                         f"check the tokenizer's vocabulary matches the model config")
+
+
+def check_inputs(config: BertConfig, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+                 attention_mask: torch.Tensor | None) -> None:
+    """Raise TypeError/ValueError naming the argument when the inputs cannot be right."""
+    _check_ids("input_ids", input_ids, None, config.vocab_size, "vocab_size")
+    T = input_ids.shape[1]
+    if T > config.max_position_embeddings:
+        raise ValueError(f"input_ids has {T} tokens but the model has only max_position_embeddings="
+                         f"{config.max_position_embeddings} positions; truncate the input")
+    if token_type_ids is not None:
+        _check_ids("token_type_ids", token_type_ids, input_ids.shape, config.type_vocab_size, "type_vocab_size")
+    if attention_mask is None:
+        return
+    if not isinstance(attention_mask, torch.Tensor):
+        raise TypeError(f"attention_mask must be a torch.Tensor of 0/1, got {type(attention_mask).__name__}")
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has "
+                         f"{tuple(input_ids.shape)}; they must match")
+    if attention_mask.dtype != torch.bool and not ((attention_mask == 0) | (attention_mask == 1)).all():
+        raise ValueError("attention_mask must contain only 0 (padding) and 1 (real token)")
+
+
+class BertModel(nn.Module):
+    """The BERT encoder (Sec. 3): ``forward(input_ids (B, T), ...) -> BertModelOutput``.
+
+    ``generator`` (optional) makes the random initialisation reproducible without global seeds.
+    """
+
+    def __init__(self, config: BertConfig, *, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"config must be a bertedu.BertConfig, got {type(config).__name__}")
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config)
+        for module in self.modules():
+            init_bert_weights(module, config.initializer_range, generator)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The (V, H) token table (tied to the MLM output layer in BertForPreTraining)."""
+        return self.embeddings.word_embeddings
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Number of parameters (each shared tensor counted once); compare ``config.num_parameters_formula()``."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> BertModelOutput:
+        """Encode a batch.  ``attention_mask`` (B, T): 1/True = real token, 0/False = padding.
+
+        ``output_attentions=True`` runs the readable eager attention for this call (the fused
+        kernel never materialises the probabilities).
+        """
+        check_inputs(self.config, input_ids, token_type_ids, attention_mask)
+        x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
+        bias = None
+        if attention_mask is not None or self.config.is_decoder:
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            bias = make_attention_bias(attention_mask, x.dtype, causal=self.config.is_decoder)
+        last, hidden, probs = self.encoder(x, bias, output_attentions, output_hidden_states)
+        return BertModelOutput(last, self.pooler(last), hidden, probs)
