@@ -26,6 +26,10 @@ _EXPORTS: dict[str, str] = {
     "mask_tokens": "masking", "whole_word_mask_tokens": "masking",
     "create_pretraining_examples": "nsp", "TrainingInstance": "nsp",
     "load_hf_state_dict": "checkpoint", "from_pretrained": "checkpoint", "save_pretrained": "checkpoint",
+    "dataset_path": "data", "data_file": "data", "known_datasets": "data", "download_dataset": "data",
+    "split_sentences": "corpus", "read_wikitext": "corpus", "wikitext_documents": "corpus",
+    "gutenberg_documents": "corpus", "speech_documents": "corpus", "pretraining_documents": "corpus",
+    "read_glue": "corpus",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
