@@ -1,0 +1,245 @@
+"""Loading and saving real BERT checkpoints (the weights behind Sec. 4's fine-tuning results).
+
+Because every module attribute in bertedu is named like the reference implementation's
+state-dict keys, a checkpoint loads by a plain key copy.  :func:`load_hf_state_dict` is strict:
+an unknown key or a wrong shape raises ``ValueError`` listing every offending key and shape, so a
+silently half-loaded model (PITFALLS 8) cannot happen.  The differences it *tolerates* are exactly:
+
+1. keys with or without the ``bert.`` prefix (a ``BertModel`` checkpoint has none, a
+   ``BertForPreTraining`` one has it);
+2. the legacy names ``LayerNorm.gamma`` / ``LayerNorm.beta`` (old TensorFlow conversions) for
+   ``LayerNorm.weight`` / ``LayerNorm.bias``;
+3. the buffers ``embeddings.position_ids`` / ``embeddings.token_type_ids`` some checkpoints store:
+   ignored, bertedu recomputes them;
+4. ``cls.predictions.decoder.weight``: the tied output matrix; accepted only if it equals the word
+   embeddings of the same checkpoint (otherwise it is an untied model bertedu cannot represent);
+5. ``cls.predictions.decoder.bias``: another name for ``cls.predictions.bias`` (if both are
+   present they must be equal);
+6. loading into :class:`~bertedu.BertForPreTraining` from a checkpoint without (some of) the
+   ``cls.*`` head weights (e.g. a ``BertModel`` checkpoint): those heads keep their fresh random
+   initialisation and the report lists them under ``fresh``;
+7. loading into :class:`~bertedu.BertModel` from a checkpoint with ``cls.*`` head weights: they are
+   skipped and listed under ``ignored``.
+
+:func:`save_pretrained` writes ``config.json`` + ``model.safetensors`` that
+``transformers.BertForPreTraining.from_pretrained`` (or ``BertModel``) loads with no missing and no
+unexpected keys.  Every file is written to a temporary name and moved into place with
+``os.replace``, so an interrupted save never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from bertedu.config import BertConfig
+from bertedu.heads import BertForPreTraining
+from bertedu.model import BertModel
+
+__all__ = ["LoadReport", "load_hf_state_dict", "from_pretrained", "save_pretrained"]
+
+_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
+_DECODER_W = "cls.predictions.decoder.weight"
+_DECODER_B = "cls.predictions.decoder.bias"
+_BIAS = "cls.predictions.bias"
+_WORDS = "embeddings.word_embeddings.weight"
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_hf_state_dict` did, key by key (model key names)."""
+
+    loaded: list[str] = field(default_factory=list)
+    fresh: list[str] = field(default_factory=list)  # model keys absent from the checkpoint (heads only)
+    ignored: list[str] = field(default_factory=list)  # checkpoint keys deliberately not used
+    renamed: dict[str, str] = field(default_factory=dict)  # legacy checkpoint name -> model name
+
+    def __str__(self) -> str:
+        lines = [f"loaded {len(self.loaded)} tensors"]
+        if self.fresh:
+            lines.append(f"freshly initialised (not in checkpoint): {', '.join(self.fresh)}")
+        if self.ignored:
+            lines.append(f"ignored checkpoint keys: {', '.join(self.ignored)}")
+        if self.renamed:
+            lines.append(f"renamed legacy keys: {len(self.renamed)}")
+        return "\n".join(lines)
+
+
+def _canonical(key: str) -> str:
+    """Checkpoint key -> backbone-relative key (no ``bert.``), legacy gamma/beta renamed."""
+    if key.startswith("bert."):
+        key = key[len("bert."):]
+    if key.endswith("LayerNorm.gamma"):
+        key = key[: -len("gamma")] + "weight"
+    elif key.endswith("LayerNorm.beta"):
+        key = key[: -len("beta")] + "bias"
+    return key
+
+
+def _model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Backbone-relative key -> the model's parameter/buffer, aliases of the tied head left out."""
+    if isinstance(model, BertForPreTraining):
+        prefixed = model.state_dict(keep_vars=True)
+        out = {k[len("bert."):] if k.startswith("bert.") else k: v for k, v in prefixed.items()}
+        out.pop(_DECODER_W), out.pop(_DECODER_B)
+        return out
+    if isinstance(model, BertModel):
+        return dict(model.state_dict(keep_vars=True))
+    raise TypeError(f"model must be a bertedu BertModel or BertForPreTraining, got {type(model).__name__}")
+
+
+def _model_name(model: nn.Module, key: str) -> str:
+    return f"bert.{key}" if isinstance(model, BertForPreTraining) and not key.startswith("cls.") else key
+
+
+def _sort_keys(model: nn.Module, state_dict: Mapping[str, Any], report: LoadReport
+               ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[str]]:
+    """Split checkpoint tensors into (to copy, special head aliases, problems)."""
+    heads = isinstance(model, BertForPreTraining)
+    wanted, special, problems = {}, {}, []
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            problems.append(f"{key}: not a tensor ({type(value).__name__})")
+            continue
+        name = _canonical(key)
+        if key.endswith(("LayerNorm.gamma", "LayerNorm.beta")):
+            report.renamed[key] = name
+        if name in _BUFFERS or (not heads and name.startswith("cls.")):
+            report.ignored.append(key)
+        elif name in (_DECODER_W, _DECODER_B):
+            special[name] = value
+        elif name in wanted:
+            problems.append(f"{key}: duplicate of another key that maps to {name}")
+        else:
+            wanted[name] = value
+    return wanted, special, problems
+
+
+def _check_tied(wanted: dict[str, torch.Tensor], special: dict[str, torch.Tensor], problems: list[str]) -> None:
+    """Tolerances 4 and 5: the decoder's weight/bias are aliases, never independent tensors."""
+    if _DECODER_W in special:
+        words = wanted.get(_WORDS)
+        w = special[_DECODER_W]
+        if words is None or w.shape != words.shape or not torch.equal(w, words.to(w.dtype)):
+            problems.append(f"{_DECODER_W} {tuple(w.shape)}: differs from the word embeddings, but bertedu "
+                            "ties them; this untied checkpoint cannot be loaded")
+    if _DECODER_B in special:
+        b = special[_DECODER_B]
+        if _BIAS not in wanted:
+            wanted[_BIAS] = b
+        elif wanted[_BIAS].shape != b.shape or not torch.equal(wanted[_BIAS], b.to(wanted[_BIAS].dtype)):
+            problems.append(f"{_DECODER_B} {tuple(b.shape)}: differs from {_BIAS}; they must be one tensor")
+
+
+def load_hf_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -> LoadReport:
+    """Copy a reference-format (``transformers``) state dict into ``model``, strictly.
+
+    ``model`` is a :class:`~bertedu.BertModel` or :class:`~bertedu.BertForPreTraining`; the keys may
+    or may not carry the ``bert.`` prefix.  Only the seven differences in this module's docstring are
+    tolerated; anything else raises ``ValueError`` before a single tensor is copied, listing every
+    unknown key, missing key and shape mismatch.  Returns a :class:`LoadReport`.
+    """
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict must be a mapping of key -> tensor, got {type(state_dict).__name__}")
+    targets = _model_tensors(model)
+    report = LoadReport()
+    wanted, special, problems = _sort_keys(model, state_dict, report)
+    _check_tied(wanted, special, problems)
+    for name, value in wanted.items():
+        if name not in targets:
+            problems.append(f"unexpected key {name} {tuple(value.shape)}")
+        elif value.shape != targets[name].shape:
+            problems.append(f"shape mismatch {name}: checkpoint {tuple(value.shape)}, "
+                            f"model {tuple(targets[name].shape)}")
+    for name in targets:
+        if name not in wanted and name.startswith("cls."):
+            report.fresh.append(name)
+        elif name not in wanted:
+            problems.append(f"missing key {name} {tuple(targets[name].shape)}")
+    if problems:
+        raise ValueError("checkpoint does not match the model:\n  " + "\n  ".join(problems))
+    with torch.no_grad():
+        for name, value in wanted.items():
+            targets[name].copy_(value)
+            report.loaded.append(_model_name(model, name))
+    return report
+
+
+def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """Read model.safetensors (preferred) or pytorch_model.bin; corrupt -> ValueError naming the file."""
+    safe, legacy = directory / "model.safetensors", directory / "pytorch_model.bin"
+    try:
+        if safe.is_file():
+            from safetensors.torch import load_file
+            return load_file(str(safe))
+        if legacy.is_file():
+            loaded = torch.load(legacy, map_location="cpu", weights_only=True)  # never unpickle code
+            if not isinstance(loaded, dict):
+                raise ValueError(f"expected a state dict, found {type(loaded).__name__}")
+            return loaded
+    except Exception as err:  # safetensors, pickle and zip errors have no common base class
+        file = safe if safe.is_file() else legacy
+        raise ValueError(f"cannot read weights from {file}: it is truncated or corrupt ({err})") from err
+    raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {directory}")
+
+
+def from_pretrained(path: str | os.PathLike[str], model_class: type[nn.Module] | None = None) -> nn.Module:
+    """Build a model from a checkpoint directory (``config.json`` + weights), in eval mode.
+
+    ``model_class`` is :class:`~bertedu.BertModel` or :class:`~bertedu.BertForPreTraining`; by default
+    BertForPreTraining when the checkpoint contains ``cls.*`` head weights, else BertModel.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
+    config = BertConfig.from_json_file(directory / "config.json")
+    state_dict = _read_weights(directory)
+    if model_class is None:
+        has_heads = any(k.startswith("cls.") for k in state_dict)
+        model_class = BertForPreTraining if has_heads else BertModel
+    if not (isinstance(model_class, type) and issubclass(model_class, (BertModel, BertForPreTraining))):
+        raise TypeError(f"model_class must be BertModel or BertForPreTraining, got {model_class!r}")
+    model = model_class(config)
+    load_hf_state_dict(model, state_dict)
+    return model.eval()
+
+
+def _atomic_write(target: Path, write: Any) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_pretrained(model: nn.Module, path: str | os.PathLike[str], tokenizer: Any = None) -> Path:
+    """Write ``config.json``, ``model.safetensors`` (and ``vocab.txt`` if ``tokenizer``) into ``path``.
+
+    The tied decoder weight and its bias alias are left out (safetensors refuses tensors that share
+    memory, and the reference re-ties them on load).  Returns the directory.
+    """
+    tensors = _model_tensors(model)  # validates the model type
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = "bert." if isinstance(model, BertForPreTraining) else ""
+    weights = {(k if k.startswith("cls.") else prefix + k): v.detach().cpu().contiguous()
+               for k, v in tensors.items()}
+    from safetensors.torch import save_file
+    _atomic_write(directory / "model.safetensors",
+                  lambda tmp: save_file(weights, str(tmp), metadata={"format": "pt"}))
+    config = model.config.to_dict()
+    config["architectures"] = [type(model).__name__]
+    config["tie_word_embeddings"] = True
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    _atomic_write(directory / "config.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if tokenizer is not None:
+        tokenizer.save_vocabulary(directory / "vocab.txt")
+    return directory
