@@ -10,16 +10,20 @@ The algorithm (bottom-up merging, as in Schuster & Nakajima 2012, "Japanese and 
 2. Start from characters: every word is spelt as its first character and ``##``-characters
    (``"hug"`` -> ``h ##u ##g``).  The vocabulary starts as the 5 special tokens and every character
    seen, in both forms, so no training word can ever become ``[UNK]``.
-3. Repeatedly merge the adjacent pair ``(a, b)`` with the highest score
-   ``freq(ab) / (freq(a) * freq(b))`` and add the merged piece, until ``vocab_size`` pieces exist.
+3. Repeatedly merge the best adjacent pair ``(a, b)`` and add the merged piece, until ``vocab_size``
+   pieces exist.  Two scores are offered:
 
-Why this score and not plain pair frequency (BPE, Sennrich et al. 2016)?  Schuster & Nakajima add the
-piece that most increases the likelihood of the training data under a unigram model of pieces.
-Re-scoring every candidate exactly is slow; the ratio above is the cheap stand-in used by modern
-WordPiece trainers: it is large when ``a`` and ``b`` occur together far more often than chance
-(it is the ratio inside pointwise mutual information).  Frequency alone would merge very common
-letters first ("##e" + "##s"); the ratio prefers pieces whose parts seldom appear apart, which are
-more word-like ("##ing", "##tion").
+   * ``scoring="frequency"`` (default): the most frequent pair, ``freq(ab)``, as byte-pair encoding
+     (Sennrich et al. 2016) and the ``tokenizers`` library's WordPiece trainer do.
+   * ``scoring="pmi"``: ``freq(ab) / (freq(a) * freq(b))``, the ratio inside pointwise mutual
+     information, a cheap stand-in for Schuster & Nakajima's "add the piece that most increases the
+     likelihood of the data"; it prefers pairs whose parts seldom appear apart.
+
+Why frequency by default?  We measured both on WikiText-2 (8,000 tokens learned on the valid split,
+counted on the test split): frequency gives 1.33 pieces per word ("into", "pieces" are whole words),
+the ratio 2.96 (2.40 with min_frequency=5) -- on a small corpus it spends the vocabulary on rare
+words whose letters are rare ("excavated") and leaves common words in letters ("in ##t ##o").  Longer
+sequences cost compute in every later chapter.  The ratio is kept for comparison in the book.
 
 Speed: a merge only changes the words that contain the pair.  We keep, for each pair, its frequency
 and the set of words it occurs in, and for each piece the pairs it takes part in; a merge updates only
@@ -52,7 +56,8 @@ def _count_words(texts: Iterable[str], basic: BasicTokenizer, max_word_chars: in
 class _PairCounts:
     """Segmentations of the distinct words plus the incremental pair/piece statistics."""
 
-    def __init__(self, words: dict[str, int]) -> None:
+    def __init__(self, words: dict[str, int], scoring: str = "frequency") -> None:
+        self.by_frequency = scoring == "frequency"
         self.words = [[w[0]] + ["##" + ch for ch in w[1:]] for w in words]
         self.counts = list(words.values())
         self.pair_freq: Counter[tuple[str, str]] = Counter()
@@ -83,6 +88,8 @@ class _PairCounts:
         return touched
 
     def score(self, p: tuple[str, str]) -> float:
+        if self.by_frequency:
+            return float(self.pair_freq[p])
         return self.pair_freq[p] / (self.unit_freq[p[0]] * self.unit_freq[p[1]])
 
     def merge(self, a: str, b: str, new: str) -> set[tuple[str, str]]:
@@ -101,27 +108,31 @@ class _PairCounts:
             changed |= self._apply(idx, sym, c, -1)
             changed |= self._apply(idx, merged, c, +1)
             self.words[idx] = merged
-        # The counts of a, b and new changed, so every pair containing them has a new score.
-        for u in (a, b, new):
-            changed |= self.by_unit.get(u, set())
+        if not self.by_frequency:  # the counts of a, b, new changed: so did the score of their pairs
+            for u in (a, b, new):
+                changed |= self.by_unit.get(u, set())
         return changed
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int, *, min_frequency: int = 2,
                     do_lower_case: bool = True, max_word_chars: int = 100,
-                    tokenize_chinese_chars: bool = True) -> list[str]:
+                    tokenize_chinese_chars: bool = True, scoring: str = "frequency") -> list[str]:
     """Learn a WordPiece vocabulary of at most ``vocab_size`` tokens (Section 3, Appendix A.2).
 
     Returns ``[PAD] [UNK] [CLS] [SEP] [MASK]``, then every character seen (sorted, word-initial forms,
     then ``##`` forms), then the learned pieces in the order they were merged.  Words longer than
     ``max_word_chars`` are skipped (the tokenizer maps them to ``[UNK]`` anyway).  Fewer than
     ``vocab_size`` tokens come back when no pair occurs ``min_frequency`` times any more.
+    ``scoring`` picks the merge score ("frequency" or "pmi", see the module docstring).
     Feed the result to :meth:`bertedu.BertTokenizer.from_tokens`.
     """
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size must be an int >= {len(SPECIAL_TOKENS)}, got {vocab_size!r}")
     if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
         raise ValueError(f"min_frequency must be an int >= 1, got {min_frequency!r}")
+    if scoring not in ("frequency", "pmi"):
+        raise ValueError(f"scoring must be 'frequency' (freq(ab)) or 'pmi' (freq(ab)/(freq(a)freq(b))), "
+                         f"got {scoring!r}")
     basic = BasicTokenizer(do_lower_case=do_lower_case, never_split=(),
                            tokenize_chinese_chars=tokenize_chinese_chars)
     words = _count_words(texts, basic, max_word_chars)
@@ -131,7 +142,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, *, min_frequency: int
         raise ValueError(f"the corpus has {len(chars)} distinct characters, so vocab_size must be at least "
                          f"{len(vocab)} (5 special tokens + each character with and without '##')")
     seen = set(vocab)
-    stats = _PairCounts(dict(sorted(words.items())))
+    stats = _PairCounts(dict(sorted(words.items())), scoring)
     heap = [(-stats.score(p), p) for p, f in stats.pair_freq.items() if f >= min_frequency]
     heapq.heapify(heap)
     while len(vocab) < vocab_size and heap:
