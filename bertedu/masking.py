@@ -142,14 +142,12 @@ def whole_word_mask_tokens(
     taken_sorted = _greedy_fill(lengths.gather(1, order), _budget(candidates, mlm_probability, max_predictions))
     taken = torch.zeros_like(taken_sorted).scatter_(1, order, taken_sorted)  # (B, W) back in word order
     chosen = taken.gather(1, word_id) & candidates  # (B, T)
-    word_first = None
-    if same_decision_for_word:
-        # position of each token's word start, so its pieces can reuse the start's draws
-        pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+    start_pos = None
+    if same_decision_for_word:  # each piece reuses the draws of its word's first piece
+        pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)  # (B, T)
         start_pos = torch.where(word_start, pos, torch.zeros_like(pos)).cummax(dim=-1).values
-        word_first = start_pos
     return _corrupt(ids, chosen, input_ids.shape, special, vocab_size, mask_token_id, generator,
-                    mask_prob, random_prob, word_first)
+                    mask_prob, random_prob, start_pos)
 
 
 def _greedy_fill(lengths: torch.Tensor, budget: torch.Tensor) -> torch.Tensor:
