@@ -149,7 +149,7 @@ def test_sop_pairs_are_in_or_out_of_order():
         docs_a, pos_a = where(inst.tokens_a)
         docs_b, pos_b = where(inst.tokens_b)
         assert docs_a == docs_b and len(docs_a) == 1  # SOP never leaves the document
-        if inst.label == 0:
+        if inst.label == IS_NEXT:  # in order
             assert max(pos_a) < min(pos_b)
         else:  # swapped
             assert max(pos_b) < min(pos_a)
