@@ -146,7 +146,8 @@ _VERSE = re.compile(r"^\d+:\d+\s+")
 
 
 def _paragraph_kind(paragraph: str) -> str:
-    """"chapter" (starts a new unit, dropped), "title" (dropped) or "text"."""
+    """How a paragraph is used: "chapter" (a heading: starts a new unit, dropped), "title"
+    (dropped), "text" (kept) or "chapter+text" (a Bible verse N:1: starts a unit and is kept)."""
     if _VERSE.match(paragraph):
         return "chapter+text" if _CHAPTER.match(paragraph) else "text"
     one_line = "\n" not in paragraph

@@ -85,15 +85,16 @@ _SNIPS_NLU = _gh("snipsco/nlu-benchmark", "b86ac7f1577868c42158d0dec77db50956046
 # SOURCES.tsv is used, pinned at the commit the checksums were taken from.
 _SPECS: dict[str, tuple[str, str, str, str, str | None, dict[str, str]]] = {
     "wikitext-2-raw": (
-        "corpus/wikitext-2-raw", "https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/",
+        "corpus/wikitext-2-raw",
+        "https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/",
         "CC BY-SA 3.0", "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-raw-v1.zip",
         "wikitext-2-raw/{file}", {}),
     "gutenberg": ("corpus/gutenberg", "https://www.nltk.org/nltk_data/", "public domain",
                   _NLTK + "gutenberg.zip", "gutenberg/{file}", {}),
     "speeches": ("corpus/speeches", "https://www.nltk.org/nltk_data/", "public domain",
                  _NLTK + "{collection}.zip", "{file}", {}),
-    "glue/SST-2": ("glue/SST-2", "https://gluebenchmark.com/tasks", "research use (Stanford Sentiment Treebank)",
-                   _GLUE + "SST-2.zip", "SST-2/{file}", {}),
+    "glue/SST-2": ("glue/SST-2", "https://gluebenchmark.com/tasks",
+                   "research use (Stanford Sentiment Treebank)", _GLUE + "SST-2.zip", "SST-2/{file}", {}),
     "glue/MRPC": ("glue/MRPC", "https://www.microsoft.com/en-us/download/details.aspx?id=52398",
                   "Microsoft Shared Source licence (non-commercial)",
                   _MRPC + "{file}", None,
