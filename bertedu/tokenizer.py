@@ -21,6 +21,8 @@ Text becomes ids in two stages, exactly as in the original TensorFlow code (``to
 follow the original Google code (the pure-Python ``BertTokenizerLegacy`` is its port):
 pair truncation drops one token at a time from the longer side (ties: from B), and lower-casing is
 Python's ``str.lower`` (a word-final capital sigma becomes "ς"; the Rust tokenizer gives "σ").
+Like Google's code and the Rust tokenizer (unlike ``BertTokenizerLegacy``) we do not NFC-normalise
+first (no effect on uncased models), and "[MA\u200bSK]" is not the special token once cleaned.
 """
 
 from __future__ import annotations
