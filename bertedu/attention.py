@@ -69,7 +69,7 @@ def eager_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: tor
     caller passes 0 in eval mode) follows the original code; ``generator`` makes it reproducible.
     """
     d = q.shape[-1]
-    scores = q @ k.transpose(-1, -2) / d**0.5  # (B, A, T, T)
+    scores = (q @ k.transpose(-1, -2)) * d**-0.5  # (B, A, T, T); times 1/sqrt(d), as the reference rounds it
     if bias is not None:
         scores = scores + bias  # hidden keys -> huge negative -> probability 0
     probs = scores.softmax(dim=-1)  # (B, A, T, T), rows sum to 1 over keys
