@@ -55,6 +55,7 @@ class BertIntermediate(nn.Module):
         self.intermediate_act_fn = activation(config.hidden_act)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) -> (B, T, I): the position-wise FFN's widening half (Sec. 3)."""
         return self.intermediate_act_fn(self.dense(hidden_states))  # (B, T, I)
 
 
@@ -68,6 +69,7 @@ class BertOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, intermediate: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """LayerNorm(residual + dropout(dense(intermediate))): the second add & norm, (B, T, H)."""
         return self.LayerNorm(residual + self.dropout(self.dense(intermediate)))  # (B, T, H)
 
 

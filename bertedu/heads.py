@@ -56,6 +56,7 @@ class BertPredictionHeadTransform(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., H): the MLM head's transform (Sec. 3.1, original code)."""
         return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
 
 
@@ -75,6 +76,7 @@ class BertLMPredictionHead(nn.Module):
         self.decoder.bias = self.bias  # one tensor, two names
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> vocabulary logits (..., V) (Sec. 3.1, Task #1)."""
         return self.decoder(self.transform(hidden_states))  # (..., V)
 
 
@@ -134,6 +136,7 @@ class BertForPreTraining(nn.Module):
         self.cls.predictions.decoder.weight = self.bert.get_input_embeddings().weight  # tied (V, H)
 
     def get_input_embeddings(self) -> nn.Embedding:
+        """The (V, H) token table, shared with the MLM output layer."""
         return self.bert.get_input_embeddings()
 
     def num_parameters(self, trainable_only: bool = False) -> int:

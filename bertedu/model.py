@@ -42,6 +42,7 @@ class BertPooler(nn.Module):
         self.activation = nn.Tanh()
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) -> C (B, H), from the [CLS] position only (Sec. 3.1)."""
         return self.activation(self.dense(hidden_states[:, 0]))  # (B, H): only position 0, [CLS]
 
 
