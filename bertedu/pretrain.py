@@ -511,6 +511,13 @@ def train(config: PretrainConfig, train_set: PretrainingDataset, eval_set: Pretr
     return log.records
 
 
+def _evaluate_set(model: nn.Module, eval_set: PretrainingDataset, config: PretrainConfig) -> dict[str, float]:
+    batches = eval_set.batches(config.batch_size)
+    if config.eval_max_batches is not None:
+        batches = (b for b, _ in zip(batches, range(config.eval_max_batches)))
+    return evaluate(model, batches, config)
+
+
 def _run(config: PretrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
          scheduler: torch.optim.lr_scheduler.LambdaLR, stream: BatchStream, eval_set: PretrainingDataset | None,
          dist: DistInfo, log: MetricsLog, out: Path | None, step: int, progress: bool,
@@ -520,6 +527,8 @@ def _run(config: PretrainConfig, model: nn.Module, optimizer: torch.optim.Optimi
     bar = tqdm(total=config.total_steps, initial=step, disable=not (progress and dist.is_main), desc="pretrain")
     window: list[dict[str, float]] = []
     start = time.perf_counter()
+    if step == 0 and eval_set is not None and dist.is_main:  # the untrained model: where the curves start
+        log.append({**_evaluate_set(model, eval_set, config), "step": 0, "split": "eval"})
     while step < config.total_steps:
         micro = [next(stream) for _ in range(config.grad_accum_steps)]
         metrics = train_step(model, optimizer, scheduler, micro, config, dist)
@@ -534,10 +543,7 @@ def _run(config: PretrainConfig, model: nn.Module, optimizer: torch.optim.Optimi
             window = []
         if eval_set is not None and dist.is_main and (
                 (config.eval_every and step % config.eval_every == 0) or step == config.total_steps):
-            batches = eval_set.batches(config.batch_size)
-            if config.eval_max_batches is not None:
-                batches = (b for b, _ in zip(batches, range(config.eval_max_batches)))
-            log.append({**evaluate(model, batches, config), "step": step, "split": "eval"})
+            log.append({**_evaluate_set(model, eval_set, config), "step": step, "split": "eval"})
         if out is not None and dist.is_main and (
                 (config.save_every and step % config.save_every == 0) or step == config.total_steps):
             save_checkpoint(out, step, model, optimizer, scheduler, stream, config, config.keep_checkpoints)

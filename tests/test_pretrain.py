@@ -329,10 +329,11 @@ def test_train_logs_metrics_and_evaluates(tmp_path, tokenizer, documents):
     data = prepare_dataset(documents, tokenizer, cfg)
     held_out = prepare_dataset(documents[:6], tokenizer, cfg, masking="static", dupe_factor=1, seed=5)
     history = train(cfg, data, held_out, model_config=model_config(), out_dir=tmp_path, progress=False)
-    assert [(r["split"], r["step"]) for r in history] == [("train", 3), ("eval", 3), ("train", 6), ("eval", 6)]
+    assert [(r["split"], r["step"]) for r in history] == [("eval", 0), ("train", 3), ("eval", 3), ("train", 6),
+                                                          ("eval", 6)]
     assert _same_records(history, read_metrics(tmp_path / "metrics.jsonl"))
-    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl", split="eval")] == [3, 6]
-    assert {"loss", "mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy", "lr", "grad_norm"} <= set(history[0])
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl", split="eval")] == [0, 3, 6]
+    assert {"loss", "mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy", "lr", "grad_norm"} <= set(history[1])
 
 
 def test_cli_help():

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Train the small CPU checkpoint that chapter 8 loads (data/pretrained/cpu-tiny/) with the project's own
+# command, `python -m bertedu.pretrain`, then copy the result and write its PROVENANCE.md.
+#
+#   bash tools/train_cpu_checkpoint.sh            # about 20 minutes on 1 CPU thread
+#   STEPS=200 OUT=runs/quick DEST= bash tools/train_cpu_checkpoint.sh   # a quick rehearsal (does not touch data/)
+#
+# Environment: BERTEDU_DATA (default ../shared/data), STEPS, THREADS, OUT (run dir, default runs/cpu-tiny),
+# DEST (default data/pretrained/cpu-tiny; set DEST= to skip copying).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export BERTEDU_DATA=${BERTEDU_DATA:-../shared/data} HF_HUB_OFFLINE=1
+PY=${PY:-.venv/bin/python}
+STEPS=${STEPS:-4000}
+THREADS=${THREADS:-1}
+OUT=${OUT:-runs/cpu-tiny}
+DEST=${DEST-data/pretrained/cpu-tiny}
+
+# tiny = L 2 / H 128 / A 2; an 8,000-piece WordPiece vocabulary trained on the training documents;
+# every 5th WikiText article held out; 16 x 128-token pairs per step; dynamic masking (one pass of pairs
+# is more than the run can read, so fresh masks beat copies); lr 5e-4 (see PROVENANCE.md).
+ARGS=(--out "$OUT" --preset tiny --vocab-size 8000 --holdout 5 --seq-len 128 --batch-size 16
+      --steps "$STEPS" --warmup $((STEPS / 50)) --lr 5e-4 --masking dynamic --dupe-factor 1
+      --eval-every 250 --save-every 500 --log-every 25 --seed 12345 --threads "$THREADS" --no-progress)
+[ -f "$OUT/checkpoints/latest.json" ] && ARGS+=(--resume)
+echo "train_cpu_checkpoint: $PY -m bertedu.pretrain ${ARGS[*]}"
+start=$(date +%s)
+"$PY" -m bertedu.pretrain "${ARGS[@]}"
+seconds=$(( $(date +%s) - start ))
+
+[ -z "$DEST" ] && { echo "train_cpu_checkpoint: done in ${seconds}s ($OUT)"; exit 0; }
+mkdir -p "$DEST"
+cp "$OUT/final/model.safetensors" "$OUT/final/config.json" "$OUT/final/vocab.txt" \
+   "$OUT/metrics.jsonl" "$OUT/run.json" "$DEST/"
+COMMAND="bash tools/train_cpu_checkpoint.sh  ->  python -m bertedu.pretrain ${ARGS[*]}" \
+SECONDS_TAKEN="$seconds" COMMIT="$(git rev-parse HEAD)" DEST="$DEST" THREADS="$THREADS" "$PY" - <<'PYEOF'
+import json, os, platform
+from pathlib import Path
+
+import torch
+
+from bertedu.pretrain import read_metrics
+
+dest = Path(os.environ["DEST"])
+run = json.loads((dest / "run.json").read_text())
+cfg, base = run["config"], run["frequency_baseline"]
+evals = read_metrics(dest / "metrics.jsonl", split="eval")
+first, last = evals[0], evals[-1]
+train_last = read_metrics(dest / "metrics.jsonl", split="train")[-1]
+vocab = (dest / "vocab.txt").read_text(encoding="utf-8").split("\n")
+beats = last["mlm_loss"] < base["unigram_loss"] - 0.5 and last["mlm_accuracy"] > base["most_frequent_accuracy"] + 0.05
+verdict = (f"the checkpoint's {last['mlm_loss']:.2f} and {last['mlm_accuracy']:.1%} accuracy are clearly better, so it "
+           f"uses the context." if beats else
+           f"the checkpoint's {last['mlm_loss']:.2f} and {last['mlm_accuracy']:.1%} accuracy are NOT clearly better: "
+           f"train longer before relying on it.")
+size = sum(p.stat().st_size for p in dest.iterdir()) / 1e6
+text = f"""# Provenance of `cpu-tiny`
+
+A 2-layer, H=128, A=2 BERT (the "tiny" preset) pre-trained with masked LM + next sentence prediction on a
+CPU, by the project's own code. It is a teaching checkpoint: far from BERT-Base, clearly better than guessing.
+
+## How it was made
+- Command: `{os.environ["COMMAND"]}`
+- Code: bertedu at commit `{os.environ["COMMIT"]}` (the commit the run started from; this folder was added after).
+- Machine: {platform.machine()} CPU, {os.environ["THREADS"]} torch thread(s) (shared with other jobs), torch {torch.__version__}.
+- Wall-clock time: {int(os.environ["SECONDS_TAKEN"]) / 60:.1f} minutes, including building the vocabulary and the data.
+- Steps: {cfg["total_steps"]} optimiser steps of {cfg["batch_size"]} x {cfg["max_seq_length"]}-token pairs
+  ({cfg["total_steps"] * cfg["batch_size"]:,} sequences), warmup {cfg["warmup_steps"]} steps then linear decay to 0,
+  AdamW lr {cfg["lr"]} (betas {tuple(cfg["betas"])}, weight decay {cfg["weight_decay"]}, no decay on biases/LayerNorm),
+  gradient clipping at {cfg["max_grad_norm"]}, {cfg["masking"]} masking (15%, 80/10/10, at most
+  {cfg["max_predictions_per_seq"]} predictions per sequence), masked-only MLM logits, seed {cfg["seed"]}.
+- Why lr {cfg["lr"]} and not the paper's 1e-4: the paper trains BERT-Base for 1,000,000 steps; this run has a few
+  thousand, and a model this small tolerates a larger step. Everything else follows Appendix A.2.
+
+## Data
+- Corpus (`BERTEDU_DATA`, see its README): WikiText-2 raw valid + test (Wikipedia), 15 Project Gutenberg books
+  (the book's stand-in for BooksCorpus) and 126 US presidential speeches.
+- Held out for evaluation, by whole article: every 5th WikiText article ({run["heldout_documents"]} documents,
+  {run["heldout_examples"]:,} pairs, masked once with a fixed seed). The model never trained on them; the
+  vocabulary was learned from the training documents only.
+- Training: {run["train_documents"]:,} documents -> {run["train_examples"]:,} NSP pairs (50% NotNext from another document).
+- Vocabulary: `vocab.txt`, {len([v for v in vocab if v]):,} WordPiece tokens learned by `bertedu.train_wordpiece` (uncased).
+
+## Results on the held-out articles
+| | MLM loss | MLM accuracy | NSP accuracy |
+|---|---|---|---|
+| before training (step {first["step"]}) | {first["mlm_loss"]:.3f} | {first["mlm_accuracy"]:.1%} | {first["nsp_accuracy"]:.1%} |
+| **this checkpoint (step {last["step"]})** | **{last["mlm_loss"]:.3f}** | **{last["mlm_accuracy"]:.1%}** | **{last["nsp_accuracy"]:.1%}** |
+| frequency baseline (no context) | {base["unigram_loss"]:.3f} | {base["most_frequent_accuracy"]:.1%} | 50% (coin) |
+
+The frequency baseline is what a model that ignores the context can reach (PITFALLS 11, "MLM loss stuck
+around 7"): always answer the most frequent training target (token `{vocab[base["most_frequent_token_id"]]}`), and
+the cross-entropy of the held-out targets under the training targets' unigram distribution (add-one
+smoothed), i.e. about the unigram entropy. A loss near {base["unigram_loss"]:.1f} means "only word frequencies
+learned"; {verdict} Last training window (step {train_last["step"]}): MLM loss {train_last["mlm_loss"]:.3f}, NSP accuracy
+{train_last["nsp_accuracy"]:.1%}.
+
+## Files ({size:.1f} MB)
+- `model.safetensors`, `config.json`: `BertForPreTraining` in the reference key format
+  (`bertedu.from_pretrained` or `transformers.BertForPreTraining.from_pretrained` load it).
+- `vocab.txt`: the vocabulary. `metrics.jsonl`: the training log (train records every
+  {cfg["log_every"]} steps, held-out evaluations every {cfg["eval_every"]}); `run.json`: the run's settings and data counts.
+"""
+(dest / "PROVENANCE.md").write_text(text, encoding="utf-8")
+print(text)
+PYEOF
+echo "train_cpu_checkpoint: done in ${seconds}s -> $DEST"
