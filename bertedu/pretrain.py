@@ -75,6 +75,7 @@ class PretrainConfig:
     device: str = "cpu"
     dtype: str = "float32"  # "bfloat16" = autocast the forward pass (GPU)
     num_threads: int | None = None
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much training time; resume later
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives a list
@@ -242,9 +243,9 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
             with _autocast(device, config.dtype):
                 out = _forward(model, batch, config)
             n_mask = int((batch["labels"] != IGNORE_INDEX).sum())
-            loss = torch.zeros((), device=device)
-            if n_mask:  # an all -100 micro-batch has no MLM term (its mean would be 0/0)
-                loss = loss + out.mlm_loss.float() * (n_mask / total_mask)
+            # always in the graph, even with weight 0 (no masked token here: mlm_loss is 0, not 0/0), so that
+            # DDP sees a gradient for every head parameter on every rank
+            loss = out.mlm_loss.float() * (n_mask / max(total_mask, 1))
             if config.nsp:
                 loss = loss + out.nsp_loss.float() * (len(batch["input_ids"]) / total_seq)
             # DDP averages gradients over ranks; our shares already sum to 1 over ranks, so undo the mean.
@@ -506,7 +507,8 @@ def train(config: PretrainConfig, train_set: PretrainingDataset, eval_set: Pretr
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                        find_unused_parameters=not config.nsp)  # no NSP: the pooler idles
     _run(config, model, optimizer, scheduler, stream, eval_set, dist, log, out, step, progress, on_step)
     return log.records
 
@@ -534,7 +536,8 @@ def _run(config: PretrainConfig, model: nn.Module, optimizer: torch.optim.Optimi
         metrics = train_step(model, optimizer, scheduler, micro, config, dist)
         step += 1
         window.append(metrics)
-        if step % config.log_every == 0 or step == config.total_steps:
+        last = step == config.total_steps or _out_of_time(config, start, dist)
+        if step % config.log_every == 0 or last:
             record = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
             record.update(step=step, split="train", lr=metrics["lr"], epoch=stream.epoch,
                           elapsed_s=round(time.perf_counter() - start, 3))
@@ -542,15 +545,27 @@ def _run(config: PretrainConfig, model: nn.Module, optimizer: torch.optim.Optimi
             bar.set_postfix(loss=f"{record['loss']:.3f}", mlm_acc=f"{record['mlm_accuracy']:.3f}")
             window = []
         if eval_set is not None and dist.is_main and (
-                (config.eval_every and step % config.eval_every == 0) or step == config.total_steps):
+                (config.eval_every and step % config.eval_every == 0) or last):
             log.append({**_evaluate_set(model, eval_set, config), "step": step, "split": "eval"})
         if out is not None and dist.is_main and (
-                (config.save_every and step % config.save_every == 0) or step == config.total_steps):
+                (config.save_every and step % config.save_every == 0) or last):
             save_checkpoint(out, step, model, optimizer, scheduler, stream, config, config.keep_checkpoints)
         bar.update(1)
         if on_step is not None:
             on_step(step, metrics)
+        if last:
+            break
     bar.close()
+
+
+def _out_of_time(config: PretrainConfig, start: float, dist: DistInfo) -> bool:
+    """True once ``config.max_minutes`` of training have passed (rank 0's clock decides for every rank)."""
+    if config.max_minutes is None:
+        return False
+    flag = torch.tensor([float(time.perf_counter() - start > 60 * config.max_minutes)])
+    if dist.world_size > 1:
+        torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 def frequency_baseline(train_set: PretrainingDataset, eval_set: PretrainingDataset) -> dict[str, float]:
@@ -608,6 +623,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device)
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default=d.dtype)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this many minutes of training (a checkpoint is saved; --resume continues)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -641,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         lr=args.lr, max_predictions_per_seq=args.max_predictions, nsp=not args.no_nsp, masking=args.masking,
         dupe_factor=args.dupe_factor, whole_word=args.whole_word, masked_only=not args.full_logits,
         eval_every=args.eval_every, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, dtype=args.dtype, num_threads=args.threads)
+        device=args.device, dtype=args.dtype, num_threads=args.threads, max_minutes=args.max_minutes)
     dist = init_distributed(config.device)
     out = Path(args.out)
     sources = tuple(args.corpus)
