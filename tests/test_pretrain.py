@@ -274,6 +274,18 @@ def test_killed_run_resumes_bit_for_bit(tmp_path, tokenizer, documents):
     assert _same_records(read_metrics(tmp_path / "full/metrics.jsonl"), read_metrics(tmp_path / "crashed/metrics.jsonl"))
 
 
+def test_time_limit_pauses_with_a_checkpoint(tmp_path, tokenizer, documents):
+    """max_minutes (a Colab session, a shared machine): stop cleanly, then --resume finishes the same run."""
+    cfg = small_config(total_steps=5, max_minutes=0.0)  # out of time after the first step
+    data = prepare_dataset(documents, tokenizer, cfg)
+    _run(tmp_path, "paused", data, cfg)
+    assert latest_checkpoint(tmp_path / "paused").name == "step-0000001.pt"
+    assert [r["step"] for r in read_metrics(tmp_path / "paused/metrics.jsonl")] == [1]
+    resumed = _run(tmp_path, "paused", data, small_config(total_steps=5), resume=True)
+    full = _run(tmp_path, "full", data, small_config(total_steps=5))
+    assert all(torch.equal(p, q) for p, q in zip(full.parameters(), resumed.parameters()))
+
+
 def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, tokenizer, documents, monkeypatch):
     import bertedu.pretrain as pretrain
 
