@@ -32,6 +32,9 @@ _EXPORTS: dict[str, str] = {
     "split_sentences": "corpus", "read_wikitext": "corpus", "wikitext_documents": "corpus",
     "gutenberg_documents": "corpus", "speech_documents": "corpus", "pretraining_documents": "corpus",
     "read_glue": "corpus",
+    "PretrainConfig": "pretrain", "build_optimizer": "pretrain", "build_scheduler": "pretrain",
+    "train_step": "pretrain", "evaluate": "pretrain", "prepare_dataset": "pretrain", "read_metrics": "pretrain",
+    "frequency_baseline": "pretrain", "PretrainingDataset": "pretrain_data", "BatchStream": "pretrain_data",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
