@@ -394,9 +394,11 @@ def paper_quote_html(text: str, section: str) -> str:
     """A short, exact quote of the BERT paper (Devlin et al., 2018) with its section number."""
     _check_text(text, "text")
     _check_text(section, "section")
+    # "3.1" -> "§3.1"; named parts ("Abstract", "Appendix A.2") stay words
+    where = f"§{html.escape(section)}" if section[0].isdigit() else html.escape(section)
     return (f'<blockquote class="bertedu-quote" style="border-left:4px solid #6b4fbb;margin:.5em 0;'
             f'padding:.3em .9em;background:#f7f5fc;color:#222">“{html.escape(text)}”'
-            f'<br><small>— Devlin et al. (2018), §{html.escape(section)}</small></blockquote>')
+            f'<br><small>— Devlin et al. (2018), {where}</small></blockquote>')
 
 
 def paper_quote(text: str, section: str) -> None:
