@@ -8,10 +8,10 @@ This module is that recipe, small enough to read:
 * :class:`PretrainConfig` - every knob of a run, saved in each checkpoint.
 * :func:`build_optimizer` (AdamW, no decay on biases and LayerNorm) and :func:`build_scheduler`.
 * :func:`train_step` (MLM + NSP loss, gradient accumulation, clipping) and :func:`evaluate`.
-* :func:`save_checkpoint` / :func:`load_checkpoint`: atomic files that resume a killed run exactly.
 * :func:`train`, which ties it together (also under ``torchrun``: DDP), and ``python -m bertedu.pretrain``.
 
-The data side (documents -> pairs -> masked batches) lives in :mod:`bertedu.pretrain_data`.
+The data side (documents -> pairs -> masked batches), the checkpoints (atomic files that resume a killed run
+exactly) and the metrics log live in :mod:`bertedu.pretrain_data`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import math
 import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +31,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertedu.config import BertConfig
-from bertedu.pretrain_data import BatchStream, PretrainingDataset, build_dataset
+from bertedu.pretrain_data import (CHECKPOINT_DIR, LATEST, BatchStream, MetricsLog, PretrainingDataset,  # noqa: F401
+                                   atomic_write, build_dataset, frequency_baseline, latest_checkpoint,
+                                   load_checkpoint, read_metrics, save_checkpoint)
 
 Batch = dict[str, torch.Tensor]
-IGNORE_INDEX = -100  # label of positions the MLM loss skips (PITFALLS 1)
+from bertedu.pretrain_data import IGNORE_INDEX  # label of positions the MLM loss skips (PITFALLS 1)
 
 
 @dataclass
@@ -284,137 +284,6 @@ def evaluate(model: nn.Module, batches: Iterator[Batch] | Sequence[Batch],
     return _summary(totals)
 
 
-# ----------------------------------------------------------------------------- checkpoints
-CHECKPOINT_DIR = "checkpoints"
-LATEST = "latest.json"
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets us open a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file in the same directory, then rename it over ``path``.
-
-    ``os.replace`` is atomic on POSIX and Windows, so a reader sees the old file or the new one, never half
-    of one, whenever the process dies. The temporary file is removed if ``write`` raises.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _write_torch(obj: Any) -> Callable[[Path], None]:
-    return lambda tmp: torch.save(obj, tmp)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)
-
-
-def save_checkpoint(out_dir: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, stream: BatchStream,
-                    config: PretrainConfig, keep: int = 2) -> Path:
-    """Write ``checkpoints/step-XXXXXXX.pt`` atomically, then point ``checkpoints/latest.json`` at it.
-
-    The file holds everything a resumed run needs to continue *bit for bit*: weights, AdamW moments,
-    scheduler position, the global torch RNG (dropout), the data stream's generators and position, and the
-    config. The pointer is updated last, so a crash mid-save leaves the previous checkpoint as "latest".
-    Loading uses ``torch.load(weights_only=True)``: no arbitrary unpickling.
-    """
-    ckpt_dir = Path(out_dir) / CHECKPOINT_DIR
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    state = {
-        "step": step,
-        "model": _unwrap(model).state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "stream": stream.state_dict(),
-        "config_json": json.dumps(config.to_dict()),
-    }
-    name = f"step-{step:07d}.pt"
-    atomic_write(ckpt_dir / name, _write_torch(state))
-    atomic_write(ckpt_dir / LATEST, lambda tmp: tmp.write_text(json.dumps({"step": step, "file": name})))
-    for old in sorted(ckpt_dir.glob("step-*.pt"))[:-keep]:  # zero-padded names sort by step
-        old.unlink()
-    return ckpt_dir / name
-
-
-def latest_checkpoint(out_dir: str | Path) -> Path | None:
-    """The checkpoint file ``latest.json`` points at, or None if there is none yet."""
-    pointer = Path(out_dir) / CHECKPOINT_DIR / LATEST
-    if not pointer.is_file():
-        return None
-    path = pointer.parent / json.loads(pointer.read_text())["file"]
-    if not path.is_file():
-        raise FileNotFoundError(f"{pointer} points at {path.name}, which is missing; delete the pointer to "
-                                f"start over or restore the file")
-    return path
-
-
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, stream: BatchStream) -> int:
-    """Restore everything :func:`save_checkpoint` wrote; returns the step to continue from."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    _unwrap(model).load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    stream.load_state_dict(state["stream"])
-    return int(state["step"])
-
-
-# ----------------------------------------------------------------------------- metrics log
-class MetricsLog:
-    """Append-only JSON-lines log (one dict per line) that the chapters read back with :func:`read_metrics`."""
-
-    def __init__(self, path: str | Path | None, enabled: bool = True) -> None:
-        self.path = Path(path) if path is not None and enabled else None
-        self.records: list[dict[str, Any]] = []
-
-    def truncate_after(self, step: int) -> None:
-        """Drop records past ``step`` (a resumed run redoes those steps)."""
-        if self.path is not None and self.path.is_file():
-            kept = [r for r in read_metrics(self.path) if r["step"] <= step]
-            text = "".join(json.dumps(r) + "\n" for r in kept)
-            atomic_write(self.path, lambda tmp: tmp.write_text(text))
-            self.records = kept
-
-    def append(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-
-
-def read_metrics(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` file, optionally only one split ("train" or "eval")."""
-    records = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            with contextlib.suppress(json.JSONDecodeError):  # a line cut short by a crash
-                records.append(json.loads(line))
-    return [r for r in records if split is None or r.get("split") == split]
-
-
 # ----------------------------------------------------------------------------- the run
 def prepare_dataset(documents: Sequence[Sequence[Any]], tokenizer: Any, config: PretrainConfig, *,
                     seed: int | None = None, masking: str | None = None,
@@ -566,27 +435,6 @@ def _out_of_time(config: PretrainConfig, start: float, dist: DistInfo) -> bool:
     if dist.world_size > 1:
         torch.distributed.broadcast(flag, src=0)
     return bool(flag.item())
-
-
-def frequency_baseline(train_set: PretrainingDataset, eval_set: PretrainingDataset) -> dict[str, float]:
-    """What "predicting word frequencies only" scores on ``eval_set`` (PITFALLS 11: "loss stuck around 7").
-
-    A model that ignores the context can do no better than the unigram distribution of the training
-    targets: its loss is their cross-entropy (about the unigram entropy, add-one smoothed), its accuracy
-    that of always answering the most frequent target. A trained model must beat both clearly.
-    """
-    def targets(data: PretrainingDataset) -> torch.Tensor:
-        labels = data.labels if data.labels is not None else data.input_ids.masked_fill(
-            torch.isin(data.input_ids, data.mask_spec.special_ids) | (data.attention_mask == 0), IGNORE_INDEX)
-        return labels[labels != IGNORE_INDEX]
-
-    vocab = train_set.mask_spec.vocab_size
-    counts = torch.bincount(targets(train_set), minlength=vocab).double() + 1.0  # add-one smoothing
-    log_p = (counts / counts.sum()).log()
-    held = targets(eval_set)
-    return {"unigram_loss": float(-log_p[held].mean()),
-            "most_frequent_accuracy": float((held == counts.argmax()).double().mean()),
-            "most_frequent_token_id": int(counts.argmax())}
 
 
 # ----------------------------------------------------------------------------- command line

@@ -11,20 +11,29 @@ Two ways to draw the masks, compared in the RoBERTa paper (Liu et al. 2019, Sec.
 
 A :class:`BatchStream` walks the data set in a seeded random order, epoch after epoch, and can save and
 restore its position and generator so that a resumed run draws exactly the batches it would have drawn.
+
+The state of a run lives here too: checkpoints written atomically (:func:`save_checkpoint`,
+:func:`load_checkpoint`) and the JSON-lines metrics log the chapters plot (:func:`read_metrics`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
+from torch import nn
 
 from bertedu.masking import continuation_lookup, mask_kwargs, mask_tokens, whole_word_mask_tokens
 from bertedu.nsp import collate_instances, create_pretraining_examples
 
 Batch = dict[str, torch.Tensor]
+IGNORE_INDEX = -100  # label of positions the MLM loss skips (PITFALLS 1)
 
 
 @dataclass
@@ -203,3 +212,155 @@ def build_dataset(documents: Sequence[Sequence[Any]], tokenizer: Any, *, max_seq
             "masking": masking, "not_next_fraction": float(features["next_sentence_label"].float().mean())}
     return make_dataset(features, spec, static=masking == "static",
                         generator=torch.Generator().manual_seed(seed + 1), info=info)
+
+
+def frequency_baseline(train_set: PretrainingDataset, eval_set: PretrainingDataset) -> dict[str, float]:
+    """What "predicting word frequencies only" scores on ``eval_set`` (PITFALLS 11: "loss stuck around 7").
+
+    A model that ignores the context can do no better than the unigram distribution of the training
+    targets: its loss is their cross-entropy (about the unigram entropy, add-one smoothed), its accuracy
+    that of always answering the most frequent target. A trained model must beat both clearly.
+    """
+    def targets(data: PretrainingDataset) -> torch.Tensor:
+        labels = data.labels if data.labels is not None else data.input_ids.masked_fill(
+            torch.isin(data.input_ids, data.mask_spec.special_ids) | (data.attention_mask == 0), IGNORE_INDEX)
+        return labels[labels != IGNORE_INDEX]
+
+    vocab = train_set.mask_spec.vocab_size
+    counts = torch.bincount(targets(train_set), minlength=vocab).double() + 1.0  # add-one smoothing
+    log_p = (counts / counts.sum()).log()
+    held = targets(eval_set)
+    return {"unigram_loss": float(-log_p[held].mean()),
+            "most_frequent_accuracy": float((held == counts.argmax()).double().mean()),
+            "most_frequent_token_id": int(counts.argmax())}
+
+
+# ----------------------------------------------------------------------------- checkpoints
+CHECKPOINT_DIR = "checkpoints"
+LATEST = "latest.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets us open a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file in the same directory, then rename it over ``path``.
+
+    ``os.replace`` is atomic on POSIX and Windows, so a reader sees the old file or the new one, never half
+    of one, whenever the process dies. The temporary file is removed if ``write`` raises.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def _write_torch(obj: Any) -> Callable[[Path], None]:
+    return lambda tmp: torch.save(obj, tmp)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+def save_checkpoint(out_dir: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, stream: BatchStream,
+                    config: Any, keep: int = 2) -> Path:
+    """Write ``checkpoints/step-XXXXXXX.pt`` atomically, then point ``checkpoints/latest.json`` at it.
+
+    The file holds everything a resumed run needs to continue *bit for bit*: weights, AdamW moments,
+    scheduler position, the global torch RNG (dropout), the data stream's generators and position, and the
+    run's config (a ``bertedu.pretrain.PretrainConfig``). The pointer is updated last, so a crash mid-save leaves the previous checkpoint as "latest".
+    Loading uses ``torch.load(weights_only=True)``: no arbitrary unpickling.
+    """
+    ckpt_dir = Path(out_dir) / CHECKPOINT_DIR
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        "step": step,
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "stream": stream.state_dict(),
+        "config_json": json.dumps(config.to_dict()),
+    }
+    name = f"step-{step:07d}.pt"
+    atomic_write(ckpt_dir / name, _write_torch(state))
+    atomic_write(ckpt_dir / LATEST, lambda tmp: tmp.write_text(json.dumps({"step": step, "file": name})))
+    for old in sorted(ckpt_dir.glob("step-*.pt"))[:-keep]:  # zero-padded names sort by step
+        old.unlink()
+    return ckpt_dir / name
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    """The checkpoint file ``latest.json`` points at, or None if there is none yet."""
+    pointer = Path(out_dir) / CHECKPOINT_DIR / LATEST
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / json.loads(pointer.read_text())["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{pointer} points at {path.name}, which is missing; delete the pointer to "
+                                f"start over or restore the file")
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, stream: BatchStream) -> int:
+    """Restore everything :func:`save_checkpoint` wrote; returns the step to continue from."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    _unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    stream.load_state_dict(state["stream"])
+    return int(state["step"])
+
+
+# ----------------------------------------------------------------------------- metrics log
+class MetricsLog:
+    """Append-only JSON-lines log (one dict per line) that the chapters read back with :func:`read_metrics`."""
+
+    def __init__(self, path: str | Path | None, enabled: bool = True) -> None:
+        self.path = Path(path) if path is not None and enabled else None
+        self.records: list[dict[str, Any]] = []
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past ``step`` (a resumed run redoes those steps)."""
+        if self.path is not None and self.path.is_file():
+            kept = [r for r in read_metrics(self.path) if r["step"] <= step]
+            text = "".join(json.dumps(r) + "\n" for r in kept)
+            atomic_write(self.path, lambda tmp: tmp.write_text(text))
+            self.records = kept
+
+    def append(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+
+def read_metrics(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` file, optionally only one split ("train" or "eval")."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            with contextlib.suppress(json.JSONDecodeError):  # a line cut short by a crash
+                records.append(json.loads(line))
+    return [r for r in records if split is None or r.get("split") == split]

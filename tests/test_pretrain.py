@@ -287,7 +287,7 @@ def test_time_limit_pauses_with_a_checkpoint(tmp_path, tokenizer, documents):
 
 
 def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, tokenizer, documents, monkeypatch):
-    import bertedu.pretrain as pretrain
+    import bertedu.pretrain_data as pretrain
 
     cfg = small_config(save_every=2, total_steps=6)
     data = prepare_dataset(documents, tokenizer, cfg)
