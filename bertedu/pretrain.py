@@ -201,7 +201,7 @@ def _counts(out: Any, batch: Batch, config: PretrainConfig) -> torch.Tensor:
     n_mask = chosen.sum()
     logits = out.prediction_logits if config.masked_only else out.prediction_logits[chosen]  # (N, V)
     mlm_correct = (logits.argmax(-1) == labels[chosen]).sum()
-    mlm_sum = out.mlm_loss.detach().float() * n_mask if n_mask > 0 else torch.zeros(())
+    mlm_sum = out.mlm_loss.detach().float() * n_mask  # the model's mean is 0 (not NaN) without targets
     nsp_labels = batch["next_sentence_label"]
     nsp_correct = (out.seq_relationship_logits.argmax(-1) == nsp_labels).sum()
     nsp_sum = (out.nsp_loss.detach().float() * len(nsp_labels) if config.nsp else
@@ -369,7 +369,7 @@ def train(config: PretrainConfig, train_set: PretrainingDataset, eval_set: Pretr
     log = MetricsLog(out / "metrics.jsonl" if out else None, enabled=dist.is_main)
     step = 0
     if resume and out is not None and (ckpt := latest_checkpoint(out)) is not None:
-        step = load_checkpoint(ckpt, model, optimizer, scheduler, stream)
+        step = load_checkpoint(ckpt, model, optimizer, scheduler, stream, config)
         log.truncate_after(step)
     elif out is not None and dist.is_main and log.path is not None and log.path.exists():
         log.path.unlink()  # a fresh run starts a fresh log

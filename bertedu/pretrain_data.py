@@ -318,10 +318,28 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return path
 
 
+# settings a resumed run may change: they do not alter what the next step computes
+RESUMABLE_CHANGES = frozenset({"eval_every", "eval_max_batches", "save_every", "keep_checkpoints", "log_every",
+                               "num_threads", "max_minutes", "device"})
+
+
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, stream: BatchStream) -> int:
-    """Restore everything :func:`save_checkpoint` wrote; returns the step to continue from."""
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, stream: BatchStream,
+                    config: Any = None) -> int:
+    """Restore everything :func:`save_checkpoint` wrote; returns the step to continue from.
+
+    With ``config`` (the resumed run's PretrainConfig), refuse to continue under different training
+    settings (batch size, schedule, masking, ...): the result would be neither run.
+    """
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if config is not None:
+        saved, now = json.loads(state["config_json"]), json.loads(json.dumps(config.to_dict()))
+        changed = sorted(k for k in saved.keys() | now.keys()
+                         if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+        if changed:
+            raise ValueError(f"cannot resume {path}: these settings differ from the checkpoint's: "
+                             + ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
+                             + "; resume with the original settings or start a new out_dir")
     _unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -268,6 +268,9 @@ def test_killed_run_resumes_bit_for_bit(tmp_path, tokenizer, documents):
     assert json.loads((tmp_path / "crashed/checkpoints/latest.json").read_text())["step"] == 3
     with pytest.raises(ValueError, match="resume=True"):
         _run(tmp_path, "crashed", data, cfg)  # refusing to overwrite a run by accident
+    with pytest.raises(ValueError, match="batch_size 6 -> 12"):
+        _run(tmp_path, "crashed", data, small_config(masking="dynamic", save_every=3, grad_accum_steps=2,
+                                                     total_steps=9, batch_size=12), resume=True)
     resumed = _run(tmp_path, "crashed", data, cfg, resume=True)
     for (name, p), q in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(p, q), name  # bitwise: weights, AdamW moments, RNG and data position all restored
