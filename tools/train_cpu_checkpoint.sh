@@ -2,7 +2,7 @@
 # Train the small CPU checkpoint that chapter 8 loads (data/pretrained/cpu-tiny/) with the project's own
 # command, `python -m bertedu.pretrain`, then copy the result and write its PROVENANCE.md.
 #
-#   bash tools/train_cpu_checkpoint.sh            # at most ~22 minutes on 1 CPU thread
+#   bash tools/train_cpu_checkpoint.sh            # about 22 minutes on 1 CPU thread
 #   STEPS=200 OUT=runs/quick DEST= bash tools/train_cpu_checkpoint.sh   # a quick rehearsal (does not touch data/)
 #
 # Environment: BERTEDU_DATA (default ../shared/data), STEPS, MINUTES, THREADS, OUT (run dir, default runs/cpu-tiny),
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BERTEDU_DATA=${BERTEDU_DATA:-../shared/data} HF_HUB_OFFLINE=1
 PY=${PY:-.venv/bin/python}
-STEPS=${STEPS:-2500}
+STEPS=${STEPS:-5000}
 MINUTES=${MINUTES:-20}  # training stops (with a checkpoint) after this many minutes even if STEPS are not done
 THREADS=${THREADS:-1}
 OUT=${OUT:-runs/cpu-tiny}
