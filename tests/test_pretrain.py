@@ -357,3 +357,33 @@ def test_cli_help():
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
+
+
+# ----------------------------------------------------------------------------- the committed CPU checkpoint
+CPU_TINY = __import__("pathlib").Path(__file__).resolve().parents[1] / "data/pretrained/cpu-tiny"
+
+
+@pytest.mark.skipif(not (CPU_TINY / "model.safetensors").is_file(), reason="data/pretrained/cpu-tiny not built yet")
+def test_cpu_checkpoint_loads_and_beats_the_frequency_baseline():
+    """Chapter 8's checkpoint: loads in bertedu and in transformers with the same outputs, and its own
+    held-out log shows it beating "predict the most frequent token" (PITFALLS 11)."""
+    import transformers
+
+    from bertedu.checkpoint import from_pretrained
+
+    transformers.utils.logging.disable_progress_bar()
+    ours = from_pretrained(CPU_TINY)
+    ref = transformers.BertForPreTraining.from_pretrained(CPU_TINY).eval()
+    tok = BertTokenizer.from_vocab_file(CPU_TINY / "vocab.txt")
+    enc = tok.encode("the king said to his [MASK] that", "she did not [MASK] him .")
+    ids = torch.tensor([enc["input_ids"]])
+    types = torch.tensor([enc["token_type_ids"]])
+    with torch.no_grad():
+        a, b = ours(ids, types), ref(input_ids=ids, token_type_ids=types)
+    torch.testing.assert_close(a.prediction_logits, b.prediction_logits, atol=1e-4, rtol=1e-4)
+    run = json.loads((CPU_TINY / "run.json").read_text())
+    base = run["frequency_baseline"]
+    final = read_metrics(CPU_TINY / "metrics.jsonl", split="eval")[-1]
+    assert final["mlm_accuracy"] > base["most_frequent_accuracy"] + 0.03
+    assert final["mlm_loss"] < base["unigram_loss"] - 0.3
+    assert sum(p.stat().st_size for p in CPU_TINY.iterdir()) < 15e6
