@@ -4,7 +4,7 @@
 # back to public CDNs and the build says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh
+[ "${BERTEDU_SETUP_DONE:-0}" = 1 ] || bash tools/setup.sh
 .venv/bin/python tools/vendor_js.py
 .venv/bin/python tools/sync_colab.py --check
 .venv/bin/jupyter-book build -W --keep-going .
