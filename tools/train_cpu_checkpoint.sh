@@ -42,6 +42,13 @@ import torch
 
 from bertedu.pretrain import read_metrics
 
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "CPU"
+
+
 dest = Path(os.environ["DEST"])
 run = json.loads((dest / "run.json").read_text())
 cfg, base = run["config"], run["frequency_baseline"]
@@ -50,6 +57,7 @@ first, last = evals[0], evals[-1]
 train_last = read_metrics(dest / "metrics.jsonl", split="train")[-1]
 vocab = (dest / "vocab.txt").read_text(encoding="utf-8").split("\n")
 steps_done = last["step"]
+epochs = steps_done * cfg["batch_size"] / run["train_examples"]
 stopped = ("" if steps_done == cfg["total_steps"] else
            f"; {cfg['total_steps']} were planned, the {cfg['max_minutes']:g}-minute limit stopped the run (the machine "
            f"was shared)")
@@ -67,7 +75,7 @@ CPU, by the project's own code. It is a teaching checkpoint: far from BERT-Base,
 ## How it was made
 - Command: `{os.environ["COMMAND"]}`
 - Code: bertedu at commit `{os.environ["COMMIT"]}` (the commit the run started from; this folder was added after).
-- Machine: {platform.machine()} CPU, {os.environ["THREADS"]} torch thread(s) (shared with other jobs), torch {torch.__version__}.
+- Machine: {cpu_name()} ({platform.machine()}), {os.environ["THREADS"]} torch thread(s) (shared with other jobs), torch {torch.__version__}.
 - Wall-clock time: {int(os.environ["SECONDS_TAKEN"]) / 60:.1f} minutes, including building the vocabulary and the data.
 - Steps: {steps_done} optimiser steps of {cfg["batch_size"]} x {cfg["max_seq_length"]}-token pairs
   ({steps_done * cfg["batch_size"]:,} sequences){stopped}, warmup {cfg["warmup_steps"]} steps then linear decay to 0 at step {cfg["total_steps"]},
@@ -99,6 +107,16 @@ the cross-entropy of the held-out targets under the training targets' unigram di
 smoothed), i.e. about the unigram entropy. A loss near {base["unigram_loss"]:.1f} means "only word frequencies
 learned"; {verdict} Last training window (step {train_last["step"]}): MLM loss {train_last["mlm_loss"]:.3f}, NSP accuracy
 {train_last["nsp_accuracy"]:.1%}.
+
+## Reading the numbers
+- Training vs held-out MLM loss ({train_last["mlm_loss"]:.2f} vs {last["mlm_loss"]:.2f} at the end): the held-out
+  articles are Wikipedia only, while most training text is 19th-century fiction, the King James Bible and
+  speeches, so part of the gap is that change of domain (the run read each training pair only about
+  {epochs:.1f} times, too few to memorise them). There is no held-out text from the books to separate the two.
+- NSP: {train_last["nsp_accuracy"]:.0%} on the last training batches but {last["nsp_accuracy"]:.0%} on the held-out articles.
+  The likely reason: on the training books a NotNext B usually comes from another *book*, which topic and
+  style give away, and that shortcut does not help with pairs of Wikipedia articles. RoBERTa (Liu et al. 2019)
+  and ALBERT (Lan et al. 2019) criticise NSP for rewarding topic rather than coherence.
 
 ## Files ({size:.1f} MB)
 - `model.safetensors`, `config.json`: `BertForPreTraining` in the reference key format
