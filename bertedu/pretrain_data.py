@@ -115,25 +115,6 @@ class PretrainingDataset:
             yield self.batch(torch.arange(start, min(start + batch_size, len(self))), generator)
 
 
-def pad_features(examples: Sequence[tuple[Sequence[int], Sequence[int], int]], max_seq_length: int,
-                 pad_token_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad ``(input_ids, token_type_ids, next_sentence_label)`` triples into (N, max_seq_length) tensors."""
-    n = len(examples)
-    ids = torch.full((n, max_seq_length), pad_token_id, dtype=torch.long)
-    types = torch.zeros((n, max_seq_length), dtype=torch.long)
-    mask = torch.zeros((n, max_seq_length), dtype=torch.long)
-    nsp = torch.zeros(n, dtype=torch.long)
-    for i, (input_ids, token_type_ids, label) in enumerate(examples):
-        if len(input_ids) > max_seq_length or len(token_type_ids) != len(input_ids):
-            raise ValueError(f"example {i} has {len(input_ids)} ids / {len(token_type_ids)} segment ids; "
-                             f"need equal lengths <= max_seq_length={max_seq_length}")
-        ids[i, :len(input_ids)] = torch.tensor(input_ids, dtype=torch.long)
-        types[i, :len(input_ids)] = torch.tensor(token_type_ids, dtype=torch.long)
-        mask[i, :len(input_ids)] = 1
-        nsp[i] = int(label)
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "next_sentence_label": nsp}
-
-
 def make_dataset(features: dict[str, torch.Tensor], mask_spec: MaskSpec, *, static: bool,
                  generator: torch.Generator | None = None, info: dict[str, Any] | None = None) -> PretrainingDataset:
     """A :class:`PretrainingDataset`; ``static=True`` draws every mask now, with ``generator``."""
