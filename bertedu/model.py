@@ -34,7 +34,12 @@ class BertModelOutput(NamedTuple):
 
 
 class BertPooler(nn.Module):
-    """C = tanh(dense(h_[CLS])): the sentence vector of Sec. 3.1, (B, T, H) -> (B, H)."""
+    """tanh(dense(h_[CLS])): the sentence-level vector the classifiers read, (B, T, H) -> (B, H).
+
+    The paper (Sec. 3, Figure 1) calls the final hidden vector of [CLS] "C" and feeds it to the NSP
+    and sentence classifiers; the released code first passes it through this dense + tanh layer,
+    which is pretrained with NSP.  Real checkpoints carry its weights as ``pooler.dense``.
+    """
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -42,7 +47,7 @@ class BertPooler(nn.Module):
         self.activation = nn.Tanh()
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) -> C (B, H), from the [CLS] position only (Sec. 3.1)."""
+        """(B, T, H) -> (B, H), from the [CLS] position only (never every token: PITFALLS 10)."""
         return self.activation(self.dense(hidden_states[:, 0]))  # (B, H): only position 0, [CLS]
 
 
