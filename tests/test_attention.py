@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
 from bertedu.attention import (BertAttention, BertSelfAttention, eager_attention, make_attention_bias,
                                sdpa_attention)
 from bertedu.config import BertConfig
+from odd_sizes import A, B, H, T, V, odd_config
 
-B, T, H, A, V = 3, 7, 36, 3, 99
 d = H // A
 
 
-def small_config(**overrides) -> BertConfig:
-    values = dict(vocab_size=V, hidden_size=H, num_attention_heads=A, num_hidden_layers=2,
-                  intermediate_size=37, max_position_embeddings=40, attention_probs_dropout_prob=0.0)
-    values.update(overrides)
-    return BertConfig(**values)
+small_config = partial(odd_config, attention_probs_dropout_prob=0.0)
 
 
 def qkv(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -11,15 +11,11 @@ from bertedu.checkpoint import from_pretrained, load_hf_state_dict, save_pretrai
 from bertedu.config import BertConfig
 from bertedu.heads import BertForPreTraining
 from bertedu.model import BertModel
+from odd_sizes import A, B, H, T, V, odd_config
 
-B, T, H, A, V = 3, 7, 36, 3, 99
 
 
-def small_config(**overrides) -> BertConfig:
-    values = dict(vocab_size=V, hidden_size=H, num_attention_heads=A, num_hidden_layers=2,
-                  intermediate_size=37, max_position_embeddings=40)
-    values.update(overrides)
-    return BertConfig(**values)
+small_config = odd_config
 
 
 def pretraining_model(seed: int = 0, **overrides) -> BertForPreTraining:

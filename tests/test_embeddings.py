@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import math
 
 import pytest
@@ -9,15 +11,11 @@ import torch
 
 from bertedu.config import BertConfig
 from bertedu.embeddings import BertEmbeddings, sinusoidal_position_encoding
+from odd_sizes import A, B, H, T, V, odd_config
 
-B, T, H, A, V = 3, 7, 36, 3, 99
 
 
-def small_config(**overrides) -> BertConfig:
-    values = dict(vocab_size=V, hidden_size=H, num_attention_heads=A, num_hidden_layers=2,
-                  intermediate_size=37, max_position_embeddings=40, type_vocab_size=3)
-    values.update(overrides)
-    return BertConfig(**values)
+small_config = partial(odd_config, type_vocab_size=3)
 
 
 def test_embedding_is_layernorm_of_the_sum_of_three_tables():

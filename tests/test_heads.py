@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from bertedu.config import BertConfig
 from bertedu.heads import BertForPreTraining, BertPreTrainingHeads, mlm_loss
+from odd_sizes import A, B, H, T, V, odd_config
 
-B, T, H, A, V = 3, 7, 36, 3, 99
 
 
-def small_config(**overrides) -> BertConfig:
-    values = dict(vocab_size=V, hidden_size=H, num_attention_heads=A, num_hidden_layers=2,
-                  intermediate_size=37, max_position_embeddings=40)
-    values.update(overrides)
-    return BertConfig(**values)
+small_config = odd_config
 
 
 def make_model(seed: int = 0, **overrides) -> BertForPreTraining:
@@ -143,8 +137,6 @@ def test_label_errors():
 
 def test_overfits_one_batch():
     """A correct model + loss can memorise one small batch; a broken mask or loss usually cannot."""
-    torch.set_num_threads(1)
-    start = time.perf_counter()
     config = small_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = BertForPreTraining(config, generator=torch.Generator().manual_seed(0)).train()
     g = torch.Generator().manual_seed(1)
@@ -162,4 +154,3 @@ def test_overfits_one_batch():
         if loss.item() < 0.05:
             break
     assert loss.item() < 0.1, f"MLM loss still {loss.item():.3f} after {step + 1} steps"
-    assert time.perf_counter() - start < 20

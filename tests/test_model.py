@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
 from bertedu.config import BertConfig
 from bertedu.encoder import BertLayer, gelu_erf
 from bertedu.model import BertModel
+from odd_sizes import odd_config
 
 B, T, H, A, V, I, L = 3, 7, 36, 3, 99, 37, 2
 
 
-def small_config(**overrides) -> BertConfig:
-    values = dict(vocab_size=V, hidden_size=H, num_attention_heads=A, num_hidden_layers=L,
-                  intermediate_size=I, max_position_embeddings=40, type_vocab_size=3)
-    values.update(overrides)
-    return BertConfig(**values)
+small_config = partial(odd_config, num_hidden_layers=L, intermediate_size=I, type_vocab_size=3)
 
 
 def make_model(seed: int = 0, **overrides) -> BertModel:
