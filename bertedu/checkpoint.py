@@ -38,6 +38,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from bertedu._io import atomic_write, atomic_write_text
 from bertedu.config import BertConfig
 from bertedu.heads import BertForPreTraining
 from bertedu.model import BertModel
@@ -210,16 +211,6 @@ def from_pretrained(path: str | os.PathLike[str], model_class: type[nn.Module] |
     return model.eval()
 
 
-def _atomic_write(target: Path, write: Any) -> None:
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_pretrained(model: nn.Module, path: str | os.PathLike[str], tokenizer: Any = None) -> Path:
     """Write ``config.json``, ``model.safetensors`` (and ``vocab.txt`` if ``tokenizer``) into ``path``.
 
@@ -233,13 +224,13 @@ def save_pretrained(model: nn.Module, path: str | os.PathLike[str], tokenizer: A
     weights = {(k if k.startswith("cls.") else prefix + k): v.detach().cpu().contiguous()
                for k, v in tensors.items()}
     from safetensors.torch import save_file
-    _atomic_write(directory / "model.safetensors",
+    atomic_write(directory / "model.safetensors",
                   lambda tmp: save_file(weights, str(tmp), metadata={"format": "pt"}))
     config = model.config.to_dict()
     config["architectures"] = [type(model).__name__]
     config["tie_word_embeddings"] = True
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    _atomic_write(directory / "config.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write_text(directory / "config.json", text)
     if tokenizer is not None:
         tokenizer.save_vocabulary(directory / "vocab.txt")
     return directory

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bertedu._io import atomic_write_text
+
 # name: (L, H).  A = H / 64 and the feed-forward size is 4H, as in the paper and the
 # 24 small models of Turc et al. (2019), "Well-Read Students Learn Better".
 PRESETS: dict[str, tuple[int, int]] = {
@@ -139,10 +141,7 @@ class BertConfig:
 
     def save_json(self, path: str | Path) -> None:
         """Write ``config.json`` (atomically: a crash never leaves half a file)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json_string(), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, self.to_json_string())
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> "BertConfig":

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from bertedu._io import atomic_write
 from bertedu.masking import continuation_lookup, mask_kwargs, mask_tokens, whole_word_mask_tokens
 from bertedu.nsp import collate_instances, create_pretraining_examples
 
@@ -219,34 +220,6 @@ def frequency_baseline(train_set: PretrainingDataset, eval_set: PretrainingDatas
 # ----------------------------------------------------------------------------- checkpoints
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.json"
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets us open a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file in the same directory, then rename it over ``path``.
-
-    ``os.replace`` is atomic on POSIX and Windows, so a reader sees the old file or the new one, never half
-    of one, whenever the process dies. The temporary file is removed if ``write`` raises.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
 
 
 def _write_torch(obj: Any) -> Callable[[Path], None]:

@@ -34,6 +34,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bertedu._io import atomic_write_text
+
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
             (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
@@ -398,10 +400,7 @@ class BertTokenizer:
             path = os.path.join(path, "vocab.txt")
         if sorted(self.ids_to_tokens) != list(range(len(self.ids_to_tokens))):
             raise ValueError("vocab ids are not 0..N-1 without gaps, so a vocab.txt cannot hold them")
-        tmp = f"{os.fspath(path)}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(self.ids_to_tokens[i] + "\n" for i in range(len(self.ids_to_tokens)))
-        os.replace(tmp, path)
+        atomic_write_text(path, "".join(self.ids_to_tokens[i] + "\n" for i in range(len(self.ids_to_tokens))))
         return os.fspath(path)
 
 

@@ -59,7 +59,7 @@ def test_json_round_trip(tmp_path):
     path = tmp_path / "config.json"
     cfg.save_json(path)
     assert BertConfig.from_json_file(path) == cfg
-    assert not list(tmp_path.glob("*.tmp"))  # atomic write leaves no temp file behind
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # atomic write leaves no temp file behind
 
 
 def test_reads_a_reference_config_json(tmp_path):
