@@ -190,16 +190,21 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {directory}")
 
 
-def from_pretrained(path: str | os.PathLike[str], model_class: type[nn.Module] | None = None) -> nn.Module:
+def from_pretrained(path: str | os.PathLike[str], model_class: type[nn.Module] | None = None, *,
+                    attn_implementation: str | None = None) -> nn.Module:
     """Build a model from a checkpoint directory (``config.json`` + weights), in eval mode.
 
     ``model_class`` is :class:`~bertedu.BertModel` or :class:`~bertedu.BertForPreTraining`; by default
     BertForPreTraining when the checkpoint contains ``cls.*`` head weights, else BertModel.
+    ``attn_implementation`` ("eager" or "sdpa") overrides the config's attention path; real
+    checkpoints do not say which one to use, so the default is the config's (``"sdpa"``).
     """
     directory = Path(path)
     if not directory.is_dir():
         raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
     config = BertConfig.from_json_file(directory / "config.json")
+    if attn_implementation is not None:
+        config = BertConfig.from_dict({**config.to_dict(), "attn_implementation": attn_implementation})
     state_dict = _read_weights(directory)
     if model_class is None:
         has_heads = any(k.startswith("cls.") for k in state_dict)

@@ -197,3 +197,15 @@ def test_config_json_names_the_architecture(tmp_path):
     save_pretrained(pretraining_model().bert, tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["architectures"] == ["BertModel"] and config["vocab_size"] == V
+
+
+def test_from_pretrained_can_choose_the_attention_path(tmp_path):
+    save_pretrained(pretraining_model(), tmp_path)
+    eager = from_pretrained(tmp_path, attn_implementation="eager")
+    fused = from_pretrained(tmp_path)
+    assert all(layer.attention.self.attn_implementation == "eager" for layer in eager.bert.encoder.layer)
+    assert all(layer.attention.self.attn_implementation == "sdpa" for layer in fused.bert.encoder.layer)
+    torch.testing.assert_close(eager(**inputs()).prediction_logits, fused(**inputs()).prediction_logits,
+                               atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="attn_implementation"):
+        from_pretrained(tmp_path, attn_implementation="flash")
