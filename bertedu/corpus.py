@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 from bertedu.data import data_file, dataset_info
 
@@ -245,15 +245,20 @@ _SOURCES = ("wikitext-valid", "wikitext-test", "gutenberg", "speeches")
 
 
 def pretraining_documents(sources: tuple[str, ...] | list[str] = _SOURCES, *, holdout: int = 0,
-                          part: str = "train") -> list[list[str]]:
+                          part: str = "train", drop_books: Sequence[str] = ()) -> list[list[str]]:
     """Documents for MLM + NSP pre-training from the chosen ``sources`` (in the order given).
 
     Held-out split: to measure pre-training honestly we need text the model never trained on, and
     it must be held out by *whole document* -- a held-out sentence whose neighbours were trained
     on leaks its context (and its NSP pairs).  With ``holdout=k`` every k-th WikiText article
     (the k-th, 2k-th, ... of each split) is held out: ``part="train"`` returns every document
-    except those, ``part="heldout"`` only those.  ``holdout=0`` holds nothing out.
+    except those, ``part="heldout"`` only those.  ``holdout=0`` holds nothing out. ``drop_books`` leaves
+    Gutenberg books out (e.g. ``["bible-kjv"]``, whose 1,189 chapters would otherwise be about half of all
+    documents, and so of all NotNext partners).
     """
+    dropped = [b.removesuffix(".txt") for b in drop_books]
+    if isinstance(drop_books, str) or any(b not in GUTENBERG_BOOKS for b in dropped):
+        raise ValueError(f"drop_books={drop_books!r}: give a list of names from {list(GUTENBERG_BOOKS)}")
     if isinstance(sources, str) or any(s not in _SOURCES for s in sources):
         raise ValueError(f"sources={sources!r}: give a tuple of names from {_SOURCES}")
     if not isinstance(holdout, int) or holdout < 0:
@@ -267,7 +272,8 @@ def pretraining_documents(sources: tuple[str, ...] | list[str] = _SOURCES, *, ho
             held = [holdout > 0 and (i + 1) % holdout == 0 for i in range(len(wiki))]
             docs += [d for d, h in zip(wiki, held) if h == (part == "heldout")]
         elif part == "train":
-            docs += gutenberg_documents() if source == "gutenberg" else speech_documents("all")
+            docs += (gutenberg_documents([b for b in GUTENBERG_BOOKS if b not in dropped])
+                     if source == "gutenberg" else speech_documents("all"))
     return docs
 
 

@@ -76,6 +76,7 @@ class PretrainConfig:
     dtype: str = "float32"  # "bfloat16" = autocast the forward pass (GPU)
     num_threads: int | None = None
     max_minutes: float | None = None  # stop (with a checkpoint) after this much training time; resume later
+    dropout: float | None = None  # None = the preset's 0.1 (A.2); 0.0 for short runs (Cramming, Geiping & Goldstein 2022)
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives a list
@@ -103,6 +104,8 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
         if self.masking not in ("static", "dynamic"):
             raise ValueError(f"PretrainConfig.masking must be 'static' or 'dynamic', got {self.masking!r}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"PretrainConfig.dropout must be None or in [0, 1), got {self.dropout!r}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"PretrainConfig.dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
 
@@ -326,8 +329,10 @@ def build_model(config: PretrainConfig, vocab_size: int, model_config: BertConfi
     from bertedu.heads import BertForPreTraining
 
     if model_config is None:
+        drop = {} if config.dropout is None else dict(hidden_dropout_prob=config.dropout,
+                                                       attention_probs_dropout_prob=config.dropout)
         model_config = BertConfig.preset(config.preset, vocab_size=vocab_size,
-                                         max_position_embeddings=max(512, config.max_seq_length))
+                                         max_position_embeddings=max(512, config.max_seq_length), **drop)
     if model_config.vocab_size != vocab_size:
         raise ValueError(f"model_config.vocab_size ({model_config.vocab_size}) differs from the data's vocabulary "
                          f"({vocab_size}); build the config with vocab_size=len(tokenizer.vocab)")
@@ -474,6 +479,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop after this many minutes of training (a checkpoint is saved; --resume continues)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dropout", type=float, default=None, help="hidden and attention dropout (default: 0.1, A.2)")
+    p.add_argument("--drop-books", nargs="*", default=[], help="Gutenberg books to leave out, e.g. bible-kjv")
+    p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints, help="resumable checkpoints kept")
     return p
 
 
@@ -506,11 +514,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         lr=args.lr, max_predictions_per_seq=args.max_predictions, nsp=not args.no_nsp, masking=args.masking,
         dupe_factor=args.dupe_factor, whole_word=args.whole_word, masked_only=not args.full_logits,
         eval_every=args.eval_every, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, dtype=args.dtype, num_threads=args.threads, max_minutes=args.max_minutes)
+        device=args.device, dtype=args.dtype, num_threads=args.threads, max_minutes=args.max_minutes,
+        dropout=args.dropout, keep_checkpoints=args.keep_checkpoints)
     dist = init_distributed(config.device)
     out = Path(args.out)
     sources = tuple(args.corpus)
-    train_docs = pretraining_documents(sources, holdout=args.holdout, part="train")
+    train_docs = pretraining_documents(sources, holdout=args.holdout, part="train", drop_books=args.drop_books)
     held_docs = (pretraining_documents(sources, holdout=args.holdout, part="heldout")
                  if args.holdout and any(s.startswith("wikitext") for s in sources) else [])
     if args.max_documents and len(train_docs) > args.max_documents:
