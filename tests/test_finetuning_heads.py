@@ -303,3 +303,12 @@ def test_bad_constructor_arguments() -> None:
 def test_no_labelled_token_gives_zero_loss_not_nan(heads) -> None:
     out = heads["tok"](ids, labels=torch.full((B, T), -100))
     assert out.loss.item() == 0.0  # the reference gives NaN here (0 / 0)
+
+
+def test_classifier_dropout_follows_the_reference_rule(tmp_path) -> None:
+    assert BertForSequenceClassification(odd_config(hidden_dropout_prob=0.2), 2).dropout.p == 0.2  # default
+    ours = BertForSequenceClassification(odd_config(), 2, classifier_dropout=0.3)
+    theirs = transformers.BertForSequenceClassification.from_pretrained(save_task_model(ours, tmp_path))
+    back, _ = task_from_pretrained(tmp_path, BertForSequenceClassification)
+    assert ours.dropout.p == theirs.dropout.p == back.dropout.p == 0.3
+    assert not hasattr(BertForQuestionAnswering(odd_config()), "dropout")  # the reference's QA head has none
