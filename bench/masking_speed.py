@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from bertedu.masking import mask_tokens, whole_word_mask_tokens
+from bertedu.pretraining.masking import mask_tokens, whole_word_mask_tokens
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Pre-training speed: bertedu's train step vs ``transformers.BertForPreTraining`` on the same batch.
 
 Both models get the same config, the same random batch (15% of positions labelled, NSP labels), the same
-AdamW (``bertedu.pretrain.build_optimizer``: two groups, lr 1e-4) and gradient clipping at 1.0. bertedu runs
+AdamW (``bertedu.build_optimizer``: two groups, lr 1e-4) and gradient clipping at 1.0. bertedu runs
 its own ``train_step`` with the masked-only MLM head and SDPA attention; the reference runs its default forward,
 which scores the vocabulary at every position. Reported: optimiser steps per second, median over the timed
 steps (warmup steps excluded), and the ratio bertedu / reference.
@@ -25,8 +25,8 @@ import torch
 
 import bertedu
 from bertedu.config import BertConfig
-from bertedu.heads import BertForPreTraining
-from bertedu.pretrain import PretrainConfig, build_optimizer, train_step
+from bertedu.model.heads import BertForPreTraining
+from bertedu.pretraining.recipe import PretrainConfig, build_optimizer, train_step
 
 
 def make_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str, torch.Tensor]:

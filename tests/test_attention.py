@@ -7,7 +7,7 @@ from functools import partial
 import pytest
 import torch
 
-from bertedu.attention import (BertAttention, BertSelfAttention, eager_attention, make_attention_bias,
+from bertedu.model.attention import (BertAttention, BertSelfAttention, eager_attention, make_attention_bias,
                                sdpa_attention)
 from bertedu.config import BertConfig
 from odd_sizes import A, B, H, T, V, odd_config

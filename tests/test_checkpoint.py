@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from bertedu.checkpoint import from_pretrained, load_hf_state_dict, save_pretrained
+from bertedu.model.checkpoint import from_pretrained, load_hf_state_dict, save_pretrained
 from bertedu.config import BertConfig
-from bertedu.heads import BertForPreTraining
-from bertedu.model import BertModel
+from bertedu.model.heads import BertForPreTraining
+from bertedu.model.bert import BertModel
 from odd_sizes import A, B, H, T, V, odd_config
 
 
@@ -65,7 +65,7 @@ def test_saved_files_load_in_transformers_without_missing_or_unexpected_keys(tmp
 
 
 def test_tokenizer_vocabulary_is_saved_alongside(tmp_path):
-    from bertedu.tokenizer import BertTokenizer
+    from bertedu.text.tokenizer import BertTokenizer
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(V - 5)]
     save_pretrained(pretraining_model(), tmp_path, tokenizer=BertTokenizer.from_tokens(tokens))
     assert (tmp_path / "vocab.txt").read_text(encoding="utf-8").split("\n")[:V] == tokens

@@ -20,8 +20,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from bertedu.config import BertConfig
-from bertedu.pretrain import PretrainConfig, build_model, prepare_dataset, read_metrics, train
-from bertedu.tokenizer import BertTokenizer
+from bertedu.pretraining.data import prepare_dataset
+from bertedu.pretraining.loop import build_model, train
+from bertedu.pretraining.recipe import PretrainConfig
+from bertedu.pretraining.state import read_metrics
+from bertedu.text.tokenizer import BertTokenizer
 
 WORDS = [f"w{i}" for i in range(94)]  # vocab 99
 
@@ -48,7 +51,7 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    # what torchrun would set; train() joins the group itself (bertedu.pretrain.init_distributed)
+    # what torchrun would set; train() joins the group itself (bertedu.pretraining.distributed.init_distributed)
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     try:
@@ -90,7 +93,7 @@ def test_torchrun_runs_the_same_entry_point(tmp_path):
     if not torchrun.exists():
         pytest.skip("torchrun is not installed next to this python")
     try:
-        from bertedu.data import dataset_path
+        from bertedu import dataset_path
         dataset_path("speeches", download=False)
     except Exception as err:  # noqa: BLE001 - the shared data are not here: nothing to run on
         pytest.skip(f"speeches corpus not available: {err}")

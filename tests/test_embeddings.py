@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bertedu.config import BertConfig
-from bertedu.embeddings import BertEmbeddings, sinusoidal_position_encoding
+from bertedu.model.embeddings import BertEmbeddings, sinusoidal_position_encoding
 from odd_sizes import A, B, H, T, V, odd_config
 
 

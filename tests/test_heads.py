@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from bertedu.config import BertConfig
-from bertedu.heads import BertForPreTraining, BertPreTrainingHeads, mlm_loss
+from bertedu.model.heads import BertForPreTraining, BertPreTrainingHeads, mlm_loss
 from odd_sizes import A, B, H, T, V, odd_config
 
 

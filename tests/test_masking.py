@@ -13,9 +13,9 @@ import math
 import pytest
 import torch
 
-from bertedu.masking import (IGNORE_INDEX, KEPT, MASKED, NOT_CHOSEN, RANDOM, MaskedBatch, continuation_lookup,
+from bertedu.pretraining.masking import (IGNORE_INDEX, KEPT, MASKED, NOT_CHOSEN, RANDOM, MaskedBatch, continuation_lookup,
                              mask_kwargs, mask_tokens, whole_word_mask_tokens)
-from bertedu.tokenizer import BertTokenizer
+from bertedu.text.tokenizer import BertTokenizer
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [f"w{i}" for i in range(70)]

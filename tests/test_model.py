@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from bertedu.config import BertConfig
-from bertedu.encoder import BertLayer, gelu_erf
-from bertedu.model import BertModel
+from bertedu.model.encoder import BertLayer, gelu_erf
+from bertedu.model.bert import BertModel
 from odd_sizes import odd_config
 
 B, T, H, A, V, I, L = 3, 7, 36, 3, 99, 37, 2

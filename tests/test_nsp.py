@@ -17,9 +17,10 @@ import re
 import pytest
 import torch
 
-from bertedu.nsp import (IS_NEXT, NOT_NEXT, TrainingInstance, collate_instances, create_pretraining_examples,
-                         documents_from_lines, truncate_seq_pair)
-from bertedu.tokenizer import BertTokenizer
+from bertedu.pretraining.nsp import (IS_NEXT, NOT_NEXT, TrainingInstance, collate_instances, create_pretraining_examples,
+                                     documents_from_lines)
+from bertedu.text.inputs import truncate_pair_randomly
+from bertedu.text.tokenizer import BertTokenizer
 
 TAG = re.compile(r"d(\d+)p(\d+)")
 
@@ -197,7 +198,7 @@ def test_truncate_cuts_the_longer_side_at_both_ends():
     fronts = backs = 0
     for seed in range(20):
         a, b = [f"a{i}" for i in range(9)], ["b0", "b1"]
-        truncate_seq_pair(a, b, 7, random.Random(seed))
+        truncate_pair_randomly(a, b, 7, random.Random(seed))
         assert len(a) + len(b) == 7 and b == ["b0", "b1"]  # only the longer side is cut
         fronts += a[0] != "a0"
         backs += a[-1] != "a8"

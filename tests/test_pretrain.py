@@ -14,12 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from bertedu.config import BertConfig
-from bertedu.heads import BertForPreTraining
-from bertedu.pretrain import (PretrainConfig, build_model, build_optimizer, build_scheduler, evaluate,
-                              latest_checkpoint, load_checkpoint, lr_multiplier, prepare_dataset, read_metrics,
-                              save_checkpoint, train, train_step)
-from bertedu.pretrain_data import BatchStream
-from bertedu.tokenizer import BertTokenizer
+from bertedu.model.heads import BertForPreTraining
+from bertedu.pretraining.data import BatchStream, prepare_dataset
+from bertedu.pretraining.loop import build_model, train
+from bertedu.pretraining.recipe import (PretrainConfig, build_optimizer, build_scheduler, evaluate, lr_multiplier,
+                                        train_step)
+from bertedu.pretraining.state import latest_checkpoint, load_checkpoint, read_metrics, save_checkpoint
+from bertedu.text.tokenizer import BertTokenizer
 
 WORDS = [f"w{i}" for i in range(94)]  # 5 special tokens + 94 words = vocab 99
 
@@ -290,7 +291,7 @@ def test_time_limit_pauses_with_a_checkpoint(tmp_path, tokenizer, documents):
 
 
 def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, tokenizer, documents, monkeypatch):
-    import bertedu.pretrain_data as pretrain
+    import bertedu.pretraining.state as pretrain
 
     cfg = small_config(save_every=2, total_steps=6)
     data = prepare_dataset(documents, tokenizer, cfg)
@@ -369,7 +370,7 @@ def test_cpu_checkpoint_loads_and_beats_the_frequency_baseline():
     held-out log shows it beating "predict the most frequent token" (PITFALLS 11)."""
     import transformers
 
-    from bertedu.checkpoint import from_pretrained
+    from bertedu.model.checkpoint import from_pretrained
 
     transformers.utils.logging.disable_progress_bar()
     ours = from_pretrained(CPU_TINY)

@@ -18,10 +18,10 @@ import pytest
 import torch
 from torch import nn
 
-from bertedu.checkpoint import from_pretrained, load_hf_state_dict
+from bertedu.model.checkpoint import from_pretrained, load_hf_state_dict
 from bertedu.config import BertConfig
-from bertedu.heads import BertForPreTraining
-from bertedu.model import BertModel
+from bertedu.model.heads import BertForPreTraining
+from bertedu.model.bert import BertModel
 
 transformers = pytest.importorskip("transformers")
 

@@ -1,11 +1,12 @@
-"""Lessons for bertedu.tokenizer: WordPiece as in BERT Section 3 / Appendix A.2, worked by hand."""
+"""Lessons for bertedu.text.tokenizer: WordPiece as in BERT Section 3 / Appendix A.2, worked by hand."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from bertedu.tokenizer import BasicTokenizer, BertTokenizer, WordpieceTokenizer, load_vocab
+from bertedu.text.inputs import truncate_pair_from_end
+from bertedu.text.tokenizer import BasicTokenizer, BertTokenizer, WordpieceTokenizer, load_vocab
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # A hand-made vocabulary.  Decoys ("u", "##af", "##affa") check that matching is longest-first.
@@ -116,7 +117,7 @@ def test_pair_layout_and_segment_ids(tok):
     (2, 2, 9, (2, 2)),   # already fits
 ])
 def test_pair_truncation_is_longest_first_ties_from_b(la, lb, budget, expected):
-    assert BertTokenizer.truncate_pair(la, lb, budget) == expected
+    assert truncate_pair_from_end(la, lb, budget) == expected
 
 
 def test_truncation_in_encode(tok):

@@ -20,7 +20,7 @@ import random
 
 import pytest
 
-from bertedu.tokenizer import BertTokenizer, load_vocab
+from bertedu.text.tokenizer import BertTokenizer, load_vocab
 
 transformers = pytest.importorskip("transformers")
 

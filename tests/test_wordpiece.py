@@ -1,4 +1,4 @@
-"""Lessons for bertedu.wordpiece: learning a WordPiece vocabulary (BERT Section 3, Appendix A.2)."""
+"""Lessons for bertedu.text.wordpiece: learning a WordPiece vocabulary (BERT Section 3, Appendix A.2)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from bertedu.tokenizer import BertTokenizer
-from bertedu.wordpiece import train_wordpiece
+from bertedu.text.tokenizer import BertTokenizer
+from bertedu.text.wordpiece import train_wordpiece
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # The classic toy corpus: hug x10, pug x5, pun x12, bun x4, hugs x5.

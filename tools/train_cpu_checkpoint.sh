@@ -43,8 +43,8 @@ from pathlib import Path
 import torch
 
 from bertedu import BertTokenizer, from_pretrained
-from bertedu.corpus import pretraining_documents
-from bertedu.pretrain import PretrainConfig, prepare_dataset, read_metrics
+from bertedu import pretraining_documents
+from bertedu import PretrainConfig, prepare_dataset, read_metrics
 
 def cpu_name() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bertedu._io import atomic_write_text
+from bertedu.text.inputs import check_max_length, encode_pair, pad_encoding, truncate_pair_from_end
 
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
@@ -303,49 +304,28 @@ class BertTokenizer:
             raise TypeError(f"{name} must be a str, got {type(text).__name__}")
         return self.convert_tokens_to_ids(self.tokenize(text))  # type: ignore[return-value]
 
-    @staticmethod
-    def truncate_pair(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
-        """Lengths after the original code's ``_truncate_seq_pair``: drop one token at a time from the
-        longer segment (from B on a tie) until ``len_a + len_b <= budget``."""
-        while len_a + len_b > budget:
-            if len_a > len_b:
-                len_a -= 1
-            else:
-                len_b -= 1
-        return len_a, len_b
-
     def encode(self, text: str, text_pair: str | None = None, max_length: int | None = 512,
                truncation: bool = True, padding: bool | str = False) -> dict[str, list[int]]:
         """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` with segment ids 0 (A, incl. [CLS] and the first
-        [SEP]) and 1 (B and its [SEP]) and attention mask 1 (0 on padding), Section 3 / Figure 2."""
+        [SEP]) and 1 (B and its [SEP]) and attention mask 1 (0 on padding), Section 3 / Figure 2.
+
+        A pair that does not fit is shortened by :func:`bertedu.truncate_pair_from_end` (the original
+        fine-tuning code's rule)."""
         a = self._ids(text, "text")
         b = None if text_pair is None else self._ids(text_pair, "text_pair")
         n_special = 2 if b is None else 3
-        _check_max_length(max_length, n_special, padding)
+        check_max_length(max_length, n_special, padding)
         if truncation and max_length is not None:
             budget = max_length - n_special
             if b is None:
                 a = a[:budget]
             else:
-                la, lb = self.truncate_pair(len(a), len(b), budget)
+                la, lb = truncate_pair_from_end(len(a), len(b), budget)
                 a, b = a[:la], b[:lb]
-        ids = [self.cls_token_id, *a, self.sep_token_id]
-        types = [0] * len(ids)
-        if b is not None:
-            ids += [*b, self.sep_token_id]
-            types += [1] * (len(b) + 1)
-        enc = {"input_ids": ids, "token_type_ids": types, "attention_mask": [1] * len(ids)}
+        enc = encode_pair(a, b, self.cls_token_id, self.sep_token_id)
         if padding == "max_length":
-            enc = self._pad(enc, max_length)  # type: ignore[arg-type]
+            enc = pad_encoding(enc, max_length, self.pad_token_id)  # type: ignore[arg-type]
         return enc
-
-    def _pad(self, enc: dict[str, list[int]], length: int) -> dict[str, list[int]]:
-        n = length - len(enc["input_ids"])
-        if n <= 0:
-            return enc
-        return {"input_ids": enc["input_ids"] + [self.pad_token_id] * n,
-                "token_type_ids": enc["token_type_ids"] + [0] * n,
-                "attention_mask": enc["attention_mask"] + [0] * n}
 
     def batch_encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None,
                      max_length: int | None = 512, truncation: bool = True, padding: bool | str = True,
@@ -363,7 +343,7 @@ class BertTokenizer:
         rows = [self.encode(t, p, max_length, truncation, pad_mode) for t, p in zip(texts, pairs)]
         if padding in (True, "longest") and rows:
             longest = max(len(r["input_ids"]) for r in rows)
-            rows = [self._pad(r, longest) for r in rows]
+            rows = [pad_encoding(r, longest, self.pad_token_id) for r in rows]
         out = {k: [r[k] for r in rows] for k in ("input_ids", "token_type_ids", "attention_mask")}
         if return_tensors == "pt":
             import torch
@@ -403,16 +383,3 @@ class BertTokenizer:
         atomic_write_text(path, "".join(self.ids_to_tokens[i] + "\n" for i in range(len(self.ids_to_tokens))))
         return os.fspath(path)
 
-
-def _check_max_length(max_length: int | None, n_special: int, padding: bool | str) -> None:
-    if padding not in (False, True, "longest", "max_length"):
-        raise ValueError(f"padding must be False, True, 'longest' or 'max_length', got {padding!r}")
-    if max_length is None:
-        if padding == "max_length":
-            raise ValueError("padding='max_length' needs an integer max_length")
-        return
-    if isinstance(max_length, bool) or not isinstance(max_length, int):
-        raise TypeError(f"max_length must be an int or None, got {type(max_length).__name__}")
-    if max_length < n_special:
-        raise ValueError(f"max_length={max_length} leaves no room for the {n_special} special tokens "
-                         f"([CLS] and [SEP]{' x2' if n_special == 3 else ''}); use max_length >= {n_special}")

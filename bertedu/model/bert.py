@@ -5,8 +5,8 @@ the vector of the first token, [CLS], into a sentence vector with a dense layer 
 calls this "C", "the final hidden vector corresponding to the first input token", and feeds it to
 the next-sentence classifier (Sec. 3.1) and to sentence-level fine-tuning heads (Sec. 4).
 
-Inputs are checked up front, so a wrong id or shape gives an error that says what to fix
-instead of an index error deep inside an embedding lookup.
+Inputs are checked up front (:mod:`bertedu.model.checks`), so a wrong id or shape gives an error that
+says what to fix instead of an index error deep inside an embedding lookup.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from bertedu.attention import make_attention_bias
 from bertedu.config import BertConfig
-from bertedu.embeddings import BertEmbeddings
-from bertedu.encoder import BertEncoder
+from bertedu.model.attention import make_attention_bias
+from bertedu.model.checks import check_inputs
+from bertedu.model.embeddings import BertEmbeddings
+from bertedu.model.encoder import BertEncoder
 
-__all__ = ["BertModel", "BertPooler", "BertModelOutput", "init_bert_weights", "check_inputs"]
+__all__ = ["BertModel", "BertPooler", "BertModelOutput", "init_bert_weights"]
 
 
 class BertModelOutput(NamedTuple):
@@ -67,44 +68,6 @@ def init_bert_weights(module: nn.Module, std: float, generator: torch.Generator 
     if isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
-
-
-def _check_ids(name: str, ids: torch.Tensor, shape: torch.Size | None, limit: int, limit_name: str) -> None:
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of integer ids, got {type(ids).__name__}; "
-                        f"wrap it with torch.tensor(...)")
-    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer ids (torch.long), got dtype {ids.dtype}; use .long()")
-    if shape is None and ids.dim() != 2:
-        raise ValueError(f"{name} must have shape (B, T), got {tuple(ids.shape)}; "
-                         f"add a batch dimension with .unsqueeze(0)")
-    if shape is not None and ids.shape != shape:
-        raise ValueError(f"{name} has shape {tuple(ids.shape)} but input_ids has {tuple(shape)}; they must match")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= limit):
-        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
-        raise ValueError(f"{name} contains id {bad}, outside [0, {limit_name}={limit}); "
-                         f"check the tokenizer's vocabulary matches the model config")
-
-
-def check_inputs(config: BertConfig, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
-                 attention_mask: torch.Tensor | None) -> None:
-    """Raise TypeError/ValueError naming the argument when the inputs cannot be right."""
-    _check_ids("input_ids", input_ids, None, config.vocab_size, "vocab_size")
-    T = input_ids.shape[1]
-    if T > config.max_position_embeddings:
-        raise ValueError(f"input_ids has {T} tokens but the model has only max_position_embeddings="
-                         f"{config.max_position_embeddings} positions; truncate the input")
-    if token_type_ids is not None:
-        _check_ids("token_type_ids", token_type_ids, input_ids.shape, config.type_vocab_size, "type_vocab_size")
-    if attention_mask is None:
-        return
-    if not isinstance(attention_mask, torch.Tensor):
-        raise TypeError(f"attention_mask must be a torch.Tensor of 0/1, got {type(attention_mask).__name__}")
-    if attention_mask.shape != input_ids.shape:
-        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has "
-                         f"{tuple(input_ids.shape)}; they must match")
-    if attention_mask.dtype != torch.bool and not ((attention_mask == 0) | (attention_mask == 1)).all():
-        raise ValueError("attention_mask must contain only 0 (padding) and 1 (real token)")
 
 
 class BertModel(nn.Module):

@@ -5,7 +5,7 @@ the finished ``vocab.txt``, not the trainer.  :func:`train_wordpiece` learns suc
 
 The algorithm (bottom-up merging, as in Schuster & Nakajima 2012, "Japanese and Korean voice search"):
 
-1. Pre-tokenize every text with :class:`~bertedu.tokenizer.BasicTokenizer` (the same cleaning,
+1. Pre-tokenize every text with :class:`~bertedu.text.tokenizer.BasicTokenizer` (the same cleaning,
    lower-casing and punctuation splitting the tokenizer will use) and count the words.
 2. Start from characters: every word is spelt as its first character and ``##``-characters
    (``"hug"`` -> ``h ##u ##g``).  The vocabulary starts as the 5 special tokens and every character
@@ -39,7 +39,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable
 
-from bertedu.tokenizer import SPECIAL_TOKENS, BasicTokenizer
+from bertedu.text.tokenizer import SPECIAL_TOKENS, BasicTokenizer
 
 
 def _count_words(texts: Iterable[str], basic: BasicTokenizer, max_word_chars: int) -> Counter[str]:

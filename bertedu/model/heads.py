@@ -23,14 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertedu.config import BertConfig
-from bertedu.encoder import activation
-from bertedu.model import BertModel, init_bert_weights
+from bertedu.model.encoder import activation
+from bertedu.model.bert import BertModel, init_bert_weights
+from bertedu.model.checks import IGNORE_INDEX, check_labels
 
 __all__ = ["BertPredictionHeadTransform", "BertLMPredictionHead", "BertPreTrainingHeads",
-           "BertForPreTraining", "BertForPreTrainingOutput", "IGNORE_INDEX"]
-
-IGNORE_INDEX = -100  # label of positions the MLM loss skips (PyTorch's cross_entropy default)
-
+           "BertForPreTraining", "BertForPreTrainingOutput", "mlm_loss"]
 
 class BertForPreTrainingOutput(NamedTuple):
     """What :class:`BertForPreTraining` returns; losses are ``None`` when their labels are absent."""
@@ -105,24 +103,6 @@ def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return total / count
 
 
-def _check_labels(labels: torch.Tensor | None, nsp: torch.Tensor | None, input_ids: torch.Tensor,
-                  vocab_size: int) -> None:
-    for name, value, shape in (("labels", labels, input_ids.shape), ("next_sentence_label", nsp, input_ids.shape[:1])):
-        if value is None:
-            continue
-        if not isinstance(value, torch.Tensor) or value.dtype.is_floating_point or value.dtype == torch.bool:
-            raise TypeError(f"{name} must be an integer (torch.long) tensor, got {getattr(value, 'dtype', type(value))}")
-        if value.shape != shape:
-            raise ValueError(f"{name} must have shape {tuple(shape)} to match input_ids, got {tuple(value.shape)}")
-    if labels is not None:
-        bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= vocab_size))
-        if bad.any():
-            raise ValueError(f"labels contains {int(labels[bad][0])}; use a token id in [0, {vocab_size}) "
-                             f"or -100 for positions without a prediction")
-    if nsp is not None and ((nsp < 0) | (nsp > 1)).any():
-        raise ValueError("next_sentence_label must be 0 (IsNext) or 1 (NotNext)")
-
-
 class BertForPreTraining(nn.Module):
     """BertModel + both pre-training heads (Sec. 3.1): ``bert`` and ``cls`` as in real checkpoints."""
 
@@ -139,9 +119,8 @@ class BertForPreTraining(nn.Module):
         """The (V, H) token table, shared with the MLM output layer."""
         return self.bert.get_input_embeddings()
 
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        """Parameter count; the tied output matrix is the embedding table, counted once."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+    # parameter count (the tied output matrix is the embedding table, counted once)
+    num_parameters = BertModel.num_parameters
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, output_attentions: bool = False,
@@ -158,7 +137,7 @@ class BertForPreTraining(nn.Module):
         """
         if masked_only and labels is None:
             raise ValueError("masked_only=True needs labels (it predicts only where labels != -100)")
-        _check_labels(labels, next_sentence_label, input_ids, self.config.vocab_size)
+        check_labels(labels, next_sentence_label, input_ids, self.config.vocab_size)
         out = self.bert(input_ids, token_type_ids, attention_mask, output_attentions, output_hidden_states)
         tokens = out.last_hidden_state  # (B, T, H)
         targets = labels

@@ -17,10 +17,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from bertedu.attention import BertAttention
+from bertedu.model.attention import BertAttention
 from bertedu.config import BertConfig
 
 __all__ = ["BertIntermediate", "BertOutput", "BertLayer", "BertEncoder", "activation"]

@@ -40,8 +40,8 @@ from torch import nn
 
 from bertedu._io import atomic_write, atomic_write_text
 from bertedu.config import BertConfig
-from bertedu.heads import BertForPreTraining
-from bertedu.model import BertModel
+from bertedu.model.heads import BertForPreTraining
+from bertedu.model.bert import BertModel
 
 __all__ = ["LoadReport", "load_hf_state_dict", "from_pretrained", "save_pretrained"]
 

@@ -16,7 +16,8 @@ The recipe is the original data script's (``create_pretraining_data.py``), step 
 3. Coin flip: IsNext (label 0) keeps B = the rest of the chunk; NotNext (label 1) takes B from a
    random point of a *different* document, and the chunk's unused sentences are "put back" so the
    next chunk starts with them (nothing is wasted).
-4. Cut the longer of A and B, one token at a time from a random end, until the pair fits.
+4. Cut the longer of A and B, one token at a time from a random end, until the pair fits
+   (:func:`bertedu.truncate_pair_randomly`).
 
 Labels follow ``transformers``: 0 = IsNext, 1 = NotNext.  SOP (ALBERT, Lan et al. 2019): B is always
 the true continuation and with probability ``nsp_probability`` A and B are swapped (1 = swapped).
@@ -41,6 +42,8 @@ from typing import Any
 
 import torch
 
+from bertedu.text.inputs import encode_pair, pack_pair, pad_encoding, truncate_pair_randomly
+
 IS_NEXT, NOT_NEXT = 0, 1  # NSP labels; for SOP 0 = in order, 1 = swapped
 
 
@@ -61,21 +64,18 @@ class TrainingInstance:
         return NOT_NEXT if self.is_random_next else IS_NEXT
 
     def tokens(self, tokenizer: Any) -> list[str]:
-        """The packed token list ``[CLS] A [SEP] B [SEP]``."""
-        return [tokenizer.cls_token, *self.tokens_a, tokenizer.sep_token, *self.tokens_b, tokenizer.sep_token]
+        """The packed token list ``[CLS] A [SEP] B [SEP]`` (Figure 2)."""
+        return pack_pair(self.tokens_a, self.tokens_b, tokenizer.cls_token, tokenizer.sep_token)[0]
 
     def to_features(self, tokenizer: Any, max_seq_length: int) -> dict[str, list[int]]:
         """``input_ids``, ``token_type_ids`` (0 for [CLS] A [SEP], 1 for B [SEP]) and ``attention_mask``,
         padded with [PAD] to ``max_seq_length`` (Appendix A.1, Figure 2), plus ``next_sentence_label``."""
-        tokens = self.tokens(tokenizer)
-        if len(tokens) > max_seq_length:
-            raise ValueError(f"the pair has {len(tokens)} tokens with [CLS]/[SEP] but max_seq_length is "
+        enc = encode_pair(tokenizer.convert_tokens_to_ids(self.tokens_a), tokenizer.convert_tokens_to_ids(self.tokens_b),
+                          tokenizer.cls_token_id, tokenizer.sep_token_id)
+        if len(enc["input_ids"]) > max_seq_length:
+            raise ValueError(f"the pair has {len(enc['input_ids'])} tokens with [CLS]/[SEP] but max_seq_length is "
                              f"{max_seq_length}; build instances with the same max_seq_length")
-        pad = max_seq_length - len(tokens)
-        ids = list(tokenizer.convert_tokens_to_ids(tokens)) + [tokenizer.pad_token_id] * pad
-        segments = [0] * (len(self.tokens_a) + 2) + [1] * (len(self.tokens_b) + 1) + [0] * pad
-        return {"input_ids": ids, "token_type_ids": segments,
-                "attention_mask": [1] * len(tokens) + [0] * pad, "next_sentence_label": self.label}
+        return {**pad_encoding(enc, max_seq_length, tokenizer.pad_token_id), "next_sentence_label": self.label}
 
 
 def collate_instances(instances: Sequence[TrainingInstance], tokenizer: Any,
@@ -102,19 +102,6 @@ def documents_from_lines(lines: Iterable[str]) -> list[list[str]]:
         elif documents[-1]:
             documents.append([])
     return [doc for doc in documents if doc]
-
-
-def truncate_seq_pair(tokens_a: list[str], tokens_b: list[str], max_num_tokens: int, rng: random.Random) -> None:
-    """Shorten the longer list by one token, from the front or back at random, until both fit (in place).
-
-    Cutting both ends, as the original, stops the model from learning that sentences always end cleanly.
-    """
-    while len(tokens_a) + len(tokens_b) > max_num_tokens:
-        longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
-        if rng.random() < 0.5:
-            del longer[0]
-        else:
-            longer.pop()
 
 
 def create_pretraining_examples(
@@ -201,7 +188,7 @@ def _instances_from_document(docs: list[list[list[str]]], index: int, max_seq_le
                 tokens_b = _random_continuation(docs, index, target - len(tokens_a), rng)
                 if not split:  # put back the sentences B did not use: the next chunk starts with them
                     i -= len(chunk) - a_end
-            truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
+            truncate_pair_randomly(tokens_a, tokens_b, max_num_tokens, rng)
             instances.append(TrainingInstance(tokens_a, tokens_b, random_next))
             chunk, length = [], 0
         i += 1

@@ -30,9 +30,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from dataclasses import dataclass
+
 import torch
 
-IGNORE_INDEX = -100  # label of positions that are not predicted (cross_entropy's default ignore_index)
+from bertedu.model.checks import IGNORE_INDEX
 
 # Codes of MaskedBatch.decision: what happened to each position.
 NOT_CHOSEN, MASKED, RANDOM, KEPT = 0, 1, 2, 3
@@ -283,3 +285,28 @@ def continuation_lookup(tokenizer: Any) -> torch.Tensor:
     for token, index in tokenizer.vocab.items():
         flags[index] = token.startswith("##")
     return flags
+
+
+@dataclass
+class MaskSpec:
+    """How to choose MLM targets (Sec. 3.1 Task #1): :func:`mask_tokens`' arguments for one vocabulary."""
+
+    special_ids: torch.Tensor  # ids never chosen nor used as random replacements ([CLS], [SEP], [PAD], ...)
+    vocab_size: int
+    mask_token_id: int
+    mlm_probability: float = 0.15
+    max_predictions: int | None = 20
+    is_continuation: torch.Tensor | None = None  # (V,) bool: set for whole-word masking
+
+    def apply(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked ids and labels (-100 where not chosen) for a batch (B, T)."""
+        kwargs: dict[str, Any] = dict(special_ids=self.special_ids, vocab_size=self.vocab_size,
+                                      mask_token_id=self.mask_token_id, generator=generator,
+                                      mlm_probability=self.mlm_probability, max_predictions=self.max_predictions,
+                                      attention_mask=attention_mask)
+        if self.is_continuation is not None:
+            out = whole_word_mask_tokens(input_ids, is_continuation=self.is_continuation, **kwargs)
+        else:
+            out = mask_tokens(input_ids, **kwargs)
+        return out.input_ids, out.labels

@@ -1,0 +1,294 @@
+"""The pre-training recipe (BERT paper Sec. 3.1 and Appendix A.2, "Pre-training Procedure").
+
+The paper trains the two tasks together: "The training loss is the sum of the mean masked LM likelihood and
+the mean next sentence prediction likelihood" (A.2), with Adam (lr 1e-4, beta1 0.9, beta2 0.999, L2 weight
+decay 0.01), "learning rate warmup over the first 10,000 steps, and linear decay of the learning rate".
+This module is that recipe, on one process, small enough to read:
+
+* :class:`PretrainConfig` - every knob of a run, saved in each checkpoint.
+* :func:`build_optimizer` (AdamW, no decay on biases and LayerNorm) and :func:`build_scheduler`.
+* :func:`train_step` (MLM + NSP loss, gradient accumulation, clipping) and :func:`evaluate`.
+* :func:`frequency_baseline`: what a model that ignores the context scores.
+
+The data live in :mod:`~bertedu.pretraining.data`, the run loop in :mod:`~bertedu.pretraining.loop`,
+multi-process training in :mod:`~bertedu.pretraining.distributed`, checkpoints and the metrics log in
+:mod:`~bertedu.pretraining.state`, and ``python -m bertedu.pretrain`` in :mod:`~bertedu.pretraining.cli`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bertedu.model.checks import IGNORE_INDEX
+
+if TYPE_CHECKING:  # annotations only
+    from bertedu.pretraining.data import Batch, PretrainingDataset
+
+
+@dataclass
+class PretrainConfig:
+    """Hyper-parameters of a pre-training run (paper A.2; defaults scaled down for a CPU).
+
+    ``batch_size`` is the *global* number of sequences per micro-step (split over DDP ranks); one optimiser
+    step sees ``batch_size * grad_accum_steps`` sequences (the paper: 256 sequences of 512 tokens).
+    """
+
+    preset: str = "tiny"  # model size (BertConfig.preset) when no model config is given
+    max_seq_length: int = 128  # the paper uses 128 for 90% of the steps, then 512
+    batch_size: int = 32
+    grad_accum_steps: int = 1
+    total_steps: int = 1000  # optimiser steps (the paper: 1,000,000)
+    warmup_steps: int = 100  # the paper: 10,000
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-6  # the original code's epsilon
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0  # the original code clips the global norm to 1.0
+    mlm_probability: float = 0.15
+    max_predictions_per_seq: int = 20  # the original script: 20 at length 128
+    short_seq_prob: float = 0.1  # pairs shorter than max length, so fine-tuning lengths are seen too
+    nsp: bool = True  # False = the "No NSP" ablation of Table 5 (MLM loss only)
+    masking: str = "static"  # "static": drawn once, dupe_factor copies; "dynamic": new masks per batch
+    dupe_factor: int = 5  # static masking: how many differently-masked copies of the data
+    whole_word: bool = False  # mask all WordPieces of a word together
+    masked_only: bool = True  # vocabulary logits only at masked positions (same loss, faster)
+    eval_every: int = 200  # 0 = only at the end
+    eval_max_batches: int | None = None
+    save_every: int = 500  # 0 = only at the end (when an out_dir is given)
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    seed: int = 12345
+    device: str = "cpu"
+    dtype: str = "float32"  # "bfloat16" = autocast the forward pass (GPU)
+    num_threads: int | None = None
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much training time; resume later
+    dropout: float | None = None  # None = the preset's 0.1 (A.2); 0.0 for short runs (Cramming, Geiping & Goldstein 2022)
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives a list
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError``/``TypeError`` naming the bad field and the fix."""
+        for name in ("max_seq_length", "batch_size", "grad_accum_steps", "total_steps", "dupe_factor",
+                     "max_predictions_per_seq", "log_every", "keep_checkpoints"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"PretrainConfig.{name} must be an int >= 1, got {value!r}")
+        for name in ("warmup_steps", "eval_every", "save_every", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"PretrainConfig.{name} must be an int >= 0, got {value!r}")
+        if self.warmup_steps > self.total_steps:
+            raise ValueError(f"PretrainConfig.warmup_steps ({self.warmup_steps}) must be <= total_steps "
+                             f"({self.total_steps}); the paper warms up for 1% of training")
+        if not 0 < self.mlm_probability < 1 or not 0 <= self.short_seq_prob <= 1:
+            raise ValueError("PretrainConfig.mlm_probability must be in (0, 1) and short_seq_prob in [0, 1]")
+        if not self.lr > 0 or self.weight_decay < 0 or not self.max_grad_norm > 0:
+            raise ValueError("PretrainConfig.lr and max_grad_norm must be > 0 and weight_decay >= 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"PretrainConfig.betas must be two numbers in [0, 1), got {self.betas!r}")
+        if self.masking not in ("static", "dynamic"):
+            raise ValueError(f"PretrainConfig.masking must be 'static' or 'dynamic', got {self.masking!r}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"PretrainConfig.dropout must be None or in [0, 1), got {self.dropout!r}")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"PretrainConfig.dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "PretrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _no_decay(name: str) -> bool:
+    # the original optimisation.py excludes "LayerNorm", "layer_norm" and "bias" from weight decay:
+    # shrinking a LayerNorm gain or a bias towards 0 is not a useful prior.
+    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
+
+def build_optimizer(model: nn.Module, config: PretrainConfig) -> torch.optim.AdamW:
+    """AdamW (decoupled weight decay, Loshchilov & Hutter) with the paper's settings (A.2).
+
+    Two parameter groups: weight matrices and embeddings decay by ``config.weight_decay``; biases and
+    LayerNorm weights do not. (The original code's AdamWeightDecay also skips Adam's bias correction;
+    ``torch.optim.AdamW`` keeps it, as every PyTorch reimplementation does.)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():  # tied weights appear once
+        if param.requires_grad:
+            (no_decay if _no_decay(name) else decay).append(param)
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
+
+
+def lr_multiplier(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Learning-rate factor at ``step``: 0 -> 1 linearly over the warmup, then 1 -> 0 at ``total_steps``."""
+    if step < warmup_steps:
+        return step / warmup_steps
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int,
+                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup then linear decay to zero (paper A.2); call ``.step()`` after each optimiser step."""
+    if not 0 <= warmup_steps <= total_steps or total_steps < 1:
+        raise ValueError(f"need 0 <= warmup_steps <= total_steps and total_steps >= 1, "
+                         f"got warmup_steps={warmup_steps}, total_steps={total_steps}")
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_multiplier(step, warmup_steps, total_steps))
+
+
+def _autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    if dtype == "bfloat16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _forward(model: nn.Module, batch: Batch, config: PretrainConfig) -> Any:
+    return model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                 attention_mask=batch["attention_mask"], labels=batch["labels"],
+                 next_sentence_label=batch["next_sentence_label"] if config.nsp else None,
+                 masked_only=config.masked_only)
+
+
+def _counts(out: Any, batch: Batch, config: PretrainConfig) -> torch.Tensor:
+    """[MLM loss sum, masked tokens, correct, NSP loss sum, sequences, correct] of one (local) batch."""
+    labels = batch["labels"]
+    chosen = labels != IGNORE_INDEX
+    n_mask = chosen.sum()
+    logits = out.prediction_logits if config.masked_only else out.prediction_logits[chosen]  # (N, V)
+    mlm_correct = (logits.argmax(-1) == labels[chosen]).sum()
+    mlm_sum = out.mlm_loss.detach().float() * n_mask  # the model's mean is 0 (not NaN) without targets
+    nsp_labels = batch["next_sentence_label"]
+    nsp_correct = (out.seq_relationship_logits.argmax(-1) == nsp_labels).sum()
+    nsp_sum = (out.nsp_loss.detach().float() * len(nsp_labels) if config.nsp else
+               F.cross_entropy(out.seq_relationship_logits.detach().float(), nsp_labels, reduction="sum"))
+    return torch.stack([mlm_sum.cpu(), n_mask.cpu().float(), mlm_correct.cpu().float(), nsp_sum.cpu(),
+                        torch.tensor(float(len(nsp_labels))), nsp_correct.cpu().float()])
+
+
+def _summary(totals: torch.Tensor) -> dict[str, float]:
+    mlm_sum, n_mask, mlm_ok, nsp_sum, n_seq, nsp_ok = totals.tolist()
+    mlm_loss, nsp_loss = mlm_sum / max(n_mask, 1), nsp_sum / max(n_seq, 1)
+    return {"mlm_loss": mlm_loss, "mlm_accuracy": mlm_ok / max(n_mask, 1), "nsp_loss": nsp_loss,
+            "nsp_accuracy": nsp_ok / max(n_seq, 1), "masked_tokens": n_mask}
+
+
+def step_totals(micro_batches: Sequence[Batch]) -> tuple[int, int]:
+    """Masked tokens and sequences in all ``micro_batches`` of one optimiser step (the means' denominators)."""
+    total_mask = sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in micro_batches)
+    return total_mask, sum(len(b["input_ids"]) for b in micro_batches)
+
+
+def micro_step_loss(model: nn.Module, batch: Batch, config: PretrainConfig, total_mask: int,
+                    total_seq: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward one micro-batch: its share of the step's loss and its counts (see :func:`_counts`).
+
+    The step's loss is the mean MLM loss over all the step's masked tokens plus the mean NSP loss over all its
+    pairs, so each micro-batch's mean is weighted by its share of them.
+    """
+    with _autocast(batch["input_ids"].device, config.dtype):
+        out = _forward(model, batch, config)
+    n_mask = int((batch["labels"] != IGNORE_INDEX).sum())
+    # always in the graph, even with weight 0 (no masked token here: mlm_loss is 0, not 0/0), so that
+    # data-parallel training sees a gradient for every head parameter on every process
+    loss = out.mlm_loss.float() * (n_mask / max(total_mask, 1))
+    if config.nsp:
+        loss = loss + out.nsp_loss.float() * (len(batch["input_ids"]) / total_seq)
+    return loss, _counts(out, batch, config)
+
+
+def apply_update(model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None, totals: torch.Tensor,
+                 config: PretrainConfig) -> dict[str, float]:
+    """Clip the global gradient norm, step the optimiser and the schedule, and summarise the step."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    metrics = _summary(totals)
+    metrics["loss"] = metrics["mlm_loss"] + (metrics["nsp_loss"] if config.nsp else 0.0)
+    metrics.update(lr=lr, grad_norm=float(grad_norm))
+    return metrics
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LRScheduler | None, micro_batches: Sequence[Batch],
+               config: PretrainConfig) -> dict[str, float]:
+    """One optimiser step over ``micro_batches`` (gradient accumulation), on one process.
+
+    The loss is the paper's sum of the mean MLM loss (over masked positions only, PITFALLS 1) and the mean
+    NSP loss (over every pair, IsNext and NotNext alike, PITFALLS 2), where "mean" is over the *whole* step,
+    so accumulating micro-batches gives the same update as one big batch. Then clip the gradient norm, step.
+    (:func:`bertedu.pretraining.distributed.distributed_train_step` is the same step under DDP.)
+    """
+    if not micro_batches:
+        raise ValueError("micro_batches is empty: pass at least one batch")
+    device = next(model.parameters()).device
+    total_mask, total_seq = step_totals(micro_batches)
+    totals = torch.zeros(6)
+    model.train()
+    for batch in micro_batches:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss, counts = micro_step_loss(model, batch, config, total_mask, total_seq)
+        loss.backward()
+        totals += counts
+    return apply_update(model, optimizer, scheduler, totals, config)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterator[Batch] | Sequence[Batch],
+             config: PretrainConfig) -> dict[str, float]:
+    """Held-out MLM loss and accuracy (over masked positions) and NSP loss and accuracy (over all pairs).
+
+    ``model`` is a plain (unwrapped) model: evaluation runs on one process.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(6)
+    cfg = dataclasses.replace(config, nsp=True)  # report NSP accuracy even in the no-NSP ablation
+    for batch in batches:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with _autocast(device, config.dtype):
+            out = _forward(model, batch, cfg)
+        totals += _counts(out, batch, cfg)
+    model.train(was_training)
+    return _summary(totals)
+
+
+def frequency_baseline(train_set: PretrainingDataset, eval_set: PretrainingDataset) -> dict[str, float]:
+    """What "predicting word frequencies only" scores on ``eval_set`` (PITFALLS 11: "loss stuck around 7").
+
+    A model that ignores the context can do no better than the unigram distribution of the training
+    targets: its loss is their cross-entropy (about the unigram entropy, add-one smoothed), its accuracy
+    that of always answering the most frequent target. A trained model must beat both clearly.
+    """
+    def targets(data: PretrainingDataset) -> torch.Tensor:
+        labels = data.labels if data.labels is not None else data.input_ids.masked_fill(
+            torch.isin(data.input_ids, data.mask_spec.special_ids) | (data.attention_mask == 0), IGNORE_INDEX)
+        return labels[labels != IGNORE_INDEX]
+
+    vocab = train_set.mask_spec.vocab_size
+    counts = torch.bincount(targets(train_set), minlength=vocab).double() + 1.0  # add-one smoothing
+    log_p = (counts / counts.sum()).log()
+    held = targets(eval_set)
+    return {"unigram_loss": float(-log_p[held].mean()),
+            "most_frequent_accuracy": float((held == counts.argmax()).double().mean()),
+            "most_frequent_token_id": int(counts.argmax())}
