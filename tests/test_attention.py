@@ -48,7 +48,7 @@ def test_eager_attention_is_the_formula():
 
 
 def test_padded_keys_get_zero_probability_and_real_keys_all_of_it():
-    """PITFALLS 7: a sign flip or masking queries instead of keys fails here."""
+    """bug #7 in book/bugs.md: a sign flip or masking queries instead of keys fails here."""
     q, k, v = qkv(1)
     _, probs = eager_attention(q, k, v, make_attention_bias(padding_mask(), torch.float32))
     assert (probs[1, :, :, 4:] == 0).all()  # no query looks at padding

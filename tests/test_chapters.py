@@ -23,12 +23,25 @@ def _toc_files() -> list[str]:
     return re.findall(r"^\s*-\s*file:\s*(\S+)", text, flags=re.M)  # commented-out entries do not match
 
 
+APPENDIX = ["book/bugs"]  # pages after the chapters: the bug catalogue that code and chapters cite
+
+
 def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists():
     listed = _toc_files()
-    assert sorted(f"book/{p.stem}" for p in CHAPTERS) == sorted(f for f in listed if f != "book/intro")
-    assert [f for f in listed if f != "book/intro"] == sorted(f for f in listed if f != "book/intro")  # in order
+    chapters = [f for f in listed if re.fullmatch(r"book/\d\d_\w+", f)]
+    assert sorted(f"book/{p.stem}" for p in CHAPTERS) == sorted(chapters)
+    assert chapters == sorted(chapters)  # in order
+    assert listed == chapters + APPENDIX  # the appendix after the last chapter (the root page is book/intro)
     for entry in listed:
         assert any((ROOT / f"{entry}{ext}").is_file() for ext in (".ipynb", ".md")), entry
+
+
+def test_bug_catalogue_has_entries_1_to_14_and_names_existing_tests():
+    text = (ROOT / "book" / "bugs.md").read_text(encoding="utf-8")
+    assert re.findall(r"^## (\d+)\. ", text, flags=re.M) == [str(n) for n in range(1, 15)]
+    for file, test in re.findall(r"`(test_\w+\.py)::(test_\w+)`", text):
+        source = (ROOT / "tests" / file).read_text(encoding="utf-8")
+        assert re.search(rf"^def {test}\(", source, flags=re.M), f"bugs.md names {file}::{test}, which does not exist"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

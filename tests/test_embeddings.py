@@ -35,6 +35,20 @@ def test_missing_token_type_ids_means_segment_a():
     torch.testing.assert_close(emb(ids), emb(ids, torch.zeros_like(ids)))
 
 
+def test_bug13_learned_position_embeddings_learn():
+    # bug #13 in book/bugs.md: reading the position table through `.data` (or a detached copy) cuts it out of
+    # autograd; here every used row gets a gradient and one optimiser step moves it.
+    emb = BertEmbeddings(small_config())
+    ids = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(4))
+    before = emb.position_embeddings.weight.detach().clone()
+    optimizer = torch.optim.SGD(emb.parameters(), lr=0.1)
+    (emb(ids) * torch.randn(B, T, H, generator=torch.Generator().manual_seed(5))).sum().backward()
+    grad = emb.position_embeddings.weight.grad
+    assert grad is not None and (grad[:T].abs().sum(-1) > 0).all() and (grad[T:] == 0).all()
+    optimizer.step()
+    assert not torch.equal(emb.position_embeddings.weight[:T], before[:T])
+
+
 def test_same_token_at_two_positions_gets_two_different_vectors():
     emb = BertEmbeddings(small_config()).eval()
     ids = torch.full((1, T), 5)

@@ -44,7 +44,7 @@ def test_output_matrix_is_the_word_embedding_table():
 
 
 def test_mlm_loss_averages_over_chosen_positions_only():
-    """PITFALLS 1: padding and unchosen positions must not count, not even in the denominator."""
+    """bug #1 in book/bugs.md: padding and unchosen positions must not count, not even in the denominator."""
     out = make_model()(**batch())
     logits, labels = out.prediction_logits, batch()["labels"]
     rows = [(0, 2), (0, 5), (2, 1)]
@@ -64,7 +64,7 @@ def test_mlm_loss_does_not_change_when_unlabelled_logits_change():
 
 
 def test_nsp_uses_only_the_pooled_cls_vector():
-    """PITFALLS 10: the NSP classifier sees C = pooler(h_[CLS]), nothing else."""
+    """bug #10 in book/bugs.md: the NSP classifier sees C = pooler(h_[CLS]), nothing else."""
     heads = BertPreTrainingHeads(small_config()).eval()
     tokens, pooled = torch.randn(B, T, H), torch.randn(B, H)
     _, nsp = heads(tokens, pooled)
@@ -77,7 +77,7 @@ def test_nsp_uses_only_the_pooled_cls_vector():
 
 
 def test_nsp_loss_counts_notnext_examples():
-    """PITFALLS 2: NotNext is label 1; a loss with ignore_index=0 (or 1) would drop a whole class."""
+    """bug #2 in book/bugs.md: NotNext is label 1; a loss with ignore_index=0 (or 1) would drop a whole class."""
     model = make_model()
     inputs = batch()
     for labels in (torch.tensor([1, 1, 1]), torch.tensor([0, 0, 0]), torch.tensor([0, 1, 1])):

@@ -13,8 +13,8 @@ import math
 import pytest
 import torch
 
-from bertedu.pretraining.masking import (IGNORE_INDEX, KEPT, MASKED, NOT_CHOSEN, RANDOM, MaskedBatch, continuation_lookup,
-                             mask_kwargs, mask_tokens, whole_word_mask_tokens)
+from bertedu.pretraining.masking import (IGNORE_INDEX, KEPT, MASKED, NOT_CHOSEN, RANDOM, MaskedBatch, MaskSpec,
+                                         continuation_lookup, mask_kwargs, mask_tokens, whole_word_mask_tokens)
 from bertedu.text.tokenizer import BertTokenizer
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -51,8 +51,8 @@ def test_golden_everything_masked():
     assert out.decision.tolist() == [NOT_CHOSEN, MASKED, MASKED, NOT_CHOSEN, NOT_CHOSEN]
 
 
-def test_pitfall4_exact_count_per_sequence():
-    # PITFALLS 4: we follow the original script, "exactly max(1, round(0.15 n))" positions per sequence,
+def test_bug4_exact_count_per_sequence():
+    # bug #4 in book/bugs.md: we follow the original script, "exactly max(1, round(0.15 n))" positions per sequence,
     # capped by max_predictions.  A per-token Bernoulli(0.15) would make the count vary from draw to draw.
     ids, attn = random_batch(3, 37, seed=1)
     n = ((attn == 1) & ~torch.isin(ids, torch.tensor(TOK.all_special_ids))).sum(1).tolist()
@@ -75,8 +75,8 @@ def test_edge_counts():
     assert mask_tokens(ten, generator=gen(0), **KW).masked_positions.sum() == round(0.15 * 10) == 2
 
 
-def test_pitfall5_special_and_padding_never_chosen_or_inserted():
-    # PITFALLS 5.  Send *every* chosen token to a random replacement, choose every candidate, and use
+def test_bug5_special_and_padding_never_chosen_or_inserted():
+    # bug #5 in book/bugs.md.  Send *every* chosen token to a random replacement, choose every candidate, and use
     # special ids scattered through the vocabulary (not just the first few), so "randint(5, V)" fails too.
     special = torch.tensor([0, 1, 2, 3, 4, 40, 98])
     ids, attn = random_batch(64, 41, seed=2)
@@ -95,8 +95,8 @@ def test_pitfall5_special_and_padding_never_chosen_or_inserted():
     assert set(replaced.tolist()) == allowed
 
 
-def test_pitfall6_80_10_10_of_the_chosen_tokens():
-    # PITFALLS 6: of the chosen tokens 80% -> [MASK], 10% -> random, 10% unchanged.  "0.1 of the rest"
+def test_bug6_80_10_10_of_the_chosen_tokens():
+    # bug #6 in book/bugs.md: of the chosen tokens 80% -> [MASK], 10% -> random, 10% unchanged.  "0.1 of the rest"
     # would give 2% random and 18% unchanged.  Counted from the outputs alone, not from `decision`.
     ids, attn = random_batch(400, 99, seed=4)
     out = mask_tokens(ids, generator=gen(5), attention_mask=attn, **KW)
@@ -117,6 +117,30 @@ def test_pitfall6_80_10_10_of_the_chosen_tokens():
     assert torch.equal(new[d == KEPT], old[d == KEPT])
     assert (out.decision[~chosen] == NOT_CHOSEN).all() and (d != NOT_CHOSEN).all()
     assert abs(int((d == RANDOM).sum()) - 0.1 * n) <= 5 * math.sqrt(n * 0.1 * 0.9)
+
+
+def test_bug14_random_replacements_are_ids_of_the_vocabulary():
+    # bug #14 in book/bugs.md: the random branch must insert a token id of the same kind as the others (a long
+    # tensor of vocabulary ids), never a string or a float, so the tokenizer turns every output back into text.
+    ids, attn = random_batch(8, 30, seed=6)
+    out = mask_tokens(ids, generator=gen(7), attention_mask=attn, mlm_probability=1.0, mask_prob=0.0,
+                      random_prob=1.0, **KW)
+    assert out.input_ids.dtype == ids.dtype == torch.long and out.labels.dtype == torch.long
+    assert int(out.input_ids.min()) >= 0 and int(out.input_ids.max()) < V
+    words = TOK.convert_ids_to_tokens(out.input_ids[out.decision == RANDOM])
+    assert words and all(isinstance(w, str) and w in TOK.vocab and w not in SPECIALS for w in words)
+
+
+def test_a_spec_object_and_its_fields_give_the_same_masks():
+    ids, attn = random_batch(6, 25, seed=8)
+    spec = MaskSpec(**KW, max_predictions=3)
+    a = mask_tokens(ids, spec, generator=gen(9), attention_mask=attn)
+    b = mask_tokens(ids, generator=gen(9), attention_mask=attn, max_predictions=3, **KW)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    with pytest.raises(TypeError, match="not both"):
+        mask_tokens(ids, spec, generator=gen(9), vocab_size=V)
+    with pytest.raises(TypeError, match="max_predictions_per_seq"):
+        mask_tokens(ids, generator=gen(9), max_predictions_per_seq=3, **KW)
 
 
 def test_chosen_positions_are_uniform():

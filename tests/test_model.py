@@ -51,7 +51,7 @@ def test_pooler_is_tanh_of_dense_of_cls_vector():
 
 
 def test_layer_is_post_ln_with_exact_gelu():
-    """Rebuild one block from the formulas of Sec. 3 / Vaswani et al. and compare (PITFALLS 8)."""
+    """Rebuild one block from the formulas of Sec. 3 / Vaswani et al. and compare (bug #8 in book/bugs.md)."""
     layer = BertLayer(small_config(attn_implementation="eager")).eval()
     x = torch.randn(B, T, H, generator=torch.Generator().manual_seed(1))
     a = layer.attention
@@ -66,7 +66,7 @@ def test_layer_is_post_ln_with_exact_gelu():
 
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
 def test_padding_invariance(impl):
-    """PITFALLS 7: adding [PAD] tokens must not change the vectors of the real tokens."""
+    """bug #7 in book/bugs.md: adding [PAD] tokens must not change the vectors of the real tokens."""
     model = make_model(attn_implementation=impl)
     ids = torch.randint(1, V, (1, 4), generator=torch.Generator().manual_seed(2))
     short = model(ids)

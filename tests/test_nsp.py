@@ -61,8 +61,8 @@ def test_golden_features():
         TrainingInstance(["the", "cat"], ["sat"], False).to_features(tok, 5)
 
 
-def test_pitfall3_not_next_never_from_the_same_document():
-    # PITFALLS 3.  With only 2 documents, a "random document" that may be our own is ours half the time.
+def test_bug3_not_next_never_from_the_same_document():
+    # bug #3 in book/bugs.md.  With only 2 documents, a "random document" that may be our own is ours half the time.
     docs = tagged_corpus(2, seed=0, num_sents=(20, 30))
     instances = create_pretraining_examples(docs, max_seq_length=19, rng=random.Random(1), dupe_factor=20)
     not_next = [inst for inst in instances if inst.is_random_next]
@@ -77,7 +77,7 @@ def test_pitfall3_not_next_never_from_the_same_document():
             assert docs_a == docs_b and max(pos_a) < min(pos_b)
 
 
-def test_pitfall3_needs_two_documents():
+def test_bug3_needs_two_documents():
     docs = tagged_corpus(1, seed=0)
     with pytest.raises(ValueError, match="2 non-empty documents"):
         create_pretraining_examples(docs, max_seq_length=16, rng=random.Random(0))
@@ -86,7 +86,7 @@ def test_pitfall3_needs_two_documents():
     assert create_pretraining_examples(docs, max_seq_length=16, rng=random.Random(0), task="sop")
 
 
-def test_pitfall3_reverse_bug_blank_lines():
+def test_bug3_reverse_bug_blank_lines():
     # The original format: one sentence per line, blank line between documents.
     lines = ["a b c.", "d e.", "", "", "f g.", "h.", ""]
     assert documents_from_lines(lines) == [["a b c.", "d e."], ["f g.", "h."]]

@@ -110,7 +110,7 @@ def test_static_masks_repeat_dynamic_masks_change(tokenizer, documents):
     # same pairs underneath: unmasking the labelled positions gives back the clean ids
     clean = torch.where(first["labels"] != -100, first["labels"], first["input_ids"])
     assert torch.equal(clean, dynamic.input_ids[idx, :clean.shape[1]])
-    # never special tokens or padding as targets (PITFALLS 5)
+    # never special tokens or padding as targets (bug #5 in book/bugs.md)
     chosen = static.labels != -100
     assert not torch.isin(static.labels[chosen], torch.tensor(tokenizer.all_special_ids)).any()
     assert not (chosen & (static.attention_mask == 0)).any()
@@ -163,7 +163,7 @@ def test_masked_only_loss_equals_full_computation(tokenizer, documents):
 
 
 def test_mlm_loss_averages_over_masked_positions_only(tokenizer, documents):
-    """PITFALLS 1: positions with label -100 (unchosen, padding) must not count."""
+    """bug #1 in book/bugs.md: positions with label -100 (unchosen, padding) must not count."""
     batch, _ = one_batch(tokenizer, documents)
     model = BertForPreTraining(model_config(), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -180,7 +180,7 @@ def test_mlm_loss_averages_over_masked_positions_only(tokenizer, documents):
 
 
 def test_nsp_loss_learns_from_notnext_examples(tokenizer, documents):
-    """PITFALLS 2: an `ignore_index=0`-style bug would drop a class; a batch of only NotNext (label 1)
+    """bug #2 in book/bugs.md: an `ignore_index=0`-style bug would drop a class; a batch of only NotNext (label 1)
     and one of only IsNext (label 0) must both give a loss and move the classifier."""
     batch, _ = one_batch(tokenizer, documents)
     for label in (1, 0):
@@ -194,7 +194,7 @@ def test_nsp_loss_learns_from_notnext_examples(tokenizer, documents):
 
 
 def test_nsp_gradient_reaches_only_the_cls_position(tokenizer, documents):
-    """PITFALLS 10: NSP classifies the pooled [CLS] vector, never every token."""
+    """bug #10 in book/bugs.md: NSP classifies the pooled [CLS] vector, never every token."""
     batch, _ = one_batch(tokenizer, documents)
     batch = dict(batch, labels=torch.full_like(batch["labels"], -100))  # NSP loss only
     model = BertForPreTraining(model_config(), generator=torch.Generator().manual_seed(4))
@@ -367,7 +367,7 @@ CPU_TINY = __import__("pathlib").Path(__file__).resolve().parents[1] / "data/pre
 @pytest.mark.skipif(not (CPU_TINY / "model.safetensors").is_file(), reason="data/pretrained/cpu-tiny not built yet")
 def test_cpu_checkpoint_loads_and_beats_the_frequency_baseline():
     """Chapter 8's checkpoint: loads in bertedu and in transformers with the same outputs, and its own
-    held-out log shows it beating "predict the most frequent token" (PITFALLS 11)."""
+    held-out log shows it beating "predict the most frequent token" (bug #11 in book/bugs.md)."""
     import transformers
 
     from bertedu.model.checkpoint import from_pretrained

@@ -109,8 +109,8 @@ def test_masked_only_loss_matches_reference():
 
 
 @pytest.mark.parametrize("bug", ["layer_norm_eps=1e-5", "tanh GELU", "pooler without tanh"])
-def test_parity_check_catches_pitfall_8(bug):
-    """PITFALLS 8: each of these classic mistakes moves the outputs by far more than the tolerance."""
+def test_parity_check_catches_bug_8(bug):
+    """bug #8 in book/bugs.md: each of these classic mistakes moves the outputs by far more than the tolerance."""
     spec = CONFIGS["V99-H36-A3-L2-I37"]
     reference = reference_model(spec)
     overrides = {"layer_norm_eps=1e-5": {"layer_norm_eps": 1e-5}, "tanh GELU": {"hidden_act": "gelu_new"}}

@@ -1,4 +1,4 @@
-"""Proof that bertedu tokenizes exactly like the reference (BERT Section 3, PITFALLS item 9).
+"""Proof that bertedu tokenizes exactly like the reference (BERT Section 3, bug #9 in book/bugs.md).
 
 With the real 30,522-token uncased vocabulary we compare ``input_ids``, ``token_type_ids`` and
 ``attention_mask`` with both ``transformers`` tokenizers on several hundred deterministic, deliberately

@@ -67,7 +67,7 @@ stopped = ("" if steps_done == cfg["total_steps"] else
            f"was shared)")
 
 # Split the held-out MLM targets by what the model read there (80/10/10 rule): at a kept target the answer is
-# in the input and can be copied, so only the [MASK] targets measure the use of context (PITFALLS 11).
+# in the input and can be copied, so only the [MASK] targets measure the use of context (bug #11 in book/bugs.md).
 torch.set_num_threads(int(os.environ["THREADS"]))
 top = base["most_frequent_token_id"]
 tok = BertTokenizer.from_vocab_file(dest / "vocab.txt")
@@ -165,7 +165,7 @@ has and has not learned.
 | **this checkpoint (step {last["step"]})** | **{last["mlm_loss"]:.3f}** | **{last["mlm_accuracy"]:.1%}** | **{m["acc"]:.1%}** | **{last["nsp_accuracy"]:.1%}** |
 | frequency baseline (no context) | {base["unigram_loss"]:.3f} | {base["most_frequent_accuracy"]:.1%} | {m["top"]:.1%} | 50% (coin; always IsNext: {1 - float(held.next_sentence_label.double().mean()):.1%}) |
 
-The frequency baseline is what a model that ignores the context can reach (PITFALLS 11, "MLM loss stuck
+The frequency baseline is what a model that ignores the context can reach (bug #11 in book/bugs.md, "MLM loss stuck
 around 7"): always answer the most frequent training target (token `{vocab[base["most_frequent_token_id"]]}`), and
 the cross-entropy of the held-out targets under the training targets' unigram distribution (add-one
 smoothed), i.e. about the unigram entropy. A loss near {base["unigram_loss"]:.1f} means "only word frequencies

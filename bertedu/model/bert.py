@@ -48,7 +48,7 @@ class BertPooler(nn.Module):
         self.activation = nn.Tanh()
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) -> (B, H), from the [CLS] position only (never every token: PITFALLS 10)."""
+        """(B, T, H) -> (B, H), from the [CLS] position only (never every token: bug #10 in book/bugs.md)."""
         return self.activation(self.dense(hidden_states[:, 0]))  # (B, H): only position 0, [CLS]
 
 

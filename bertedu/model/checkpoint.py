@@ -3,7 +3,7 @@
 Because every module attribute in bertedu is named like the reference implementation's
 state-dict keys, a checkpoint loads by a plain key copy.  :func:`load_hf_state_dict` is strict:
 an unknown key or a wrong shape raises ``ValueError`` listing every offending key and shape, so a
-silently half-loaded model (PITFALLS 8) cannot happen.  The differences it *tolerates* are exactly:
+silently half-loaded model (bug #8 in book/bugs.md) cannot happen.  The differences it *tolerates* are exactly:
 
 1. keys with or without the ``bert.`` prefix (a ``BertModel`` checkpoint has none, a
    ``BertForPreTraining`` one has it);

@@ -29,7 +29,7 @@ def activation(name: str) -> nn.Module:
     """The feed-forward activation named by ``config.hidden_act``.
 
     ``"gelu"`` is the exact x * Phi(x) with the Gaussian CDF via erf (what BERT checkpoints expect);
-    ``"gelu_new"`` is the tanh approximation of GPT-2, close but not equal (PITFALLS 8); ``"relu"``.
+    ``"gelu_new"`` is the tanh approximation of GPT-2, close but not equal (bug #8 in book/bugs.md); ``"relu"``.
     """
     if name == "gelu":
         return nn.GELU(approximate="none")

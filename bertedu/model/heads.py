@@ -4,11 +4,11 @@
   dense + GELU + LayerNorm *transform*, then an output layer over the vocabulary whose weight matrix
   **is** the input word-embedding table (tied, as in the original code) plus a per-token bias.
   The loss is the cross-entropy averaged over the chosen positions only (labels elsewhere are
-  -100; PITFALLS 1).
+  -100; bug #1 in book/bugs.md).
 * **Next Sentence Prediction** ("Task #2"): the pooled [CLS] vector C goes through a 2-way
-  linear classifier -- on C only, never on every token (PITFALLS 10).  Labels follow the reference
+  linear classifier -- on C only, never on every token (bug #10 in book/bugs.md).  Labels follow the reference
   convention: 0 = IsNext (B really follows A), 1 = NotNext (B is a random sentence).  Its loss is a
-  plain cross-entropy: no ``ignore_index`` that could silently drop a class (PITFALLS 2).
+  plain cross-entropy: no ``ignore_index`` that could silently drop a class (bug #2 in book/bugs.md).
 
 The pre-training loss is the sum of the two (Appendix A.2: "the sum of the mean masked LM
 likelihood and the mean next sentence prediction likelihood").
@@ -93,7 +93,7 @@ class BertPreTrainingHeads(nn.Module):
 
 
 def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over positions whose label is not -100 (PITFALLS 1).
+    """Mean cross-entropy over positions whose label is not -100 (bug #1 in book/bugs.md).
 
     Written as sum / count (the same number as ``F.cross_entropy(..., ignore_index=-100)``) so that a
     batch with no labelled position gives 0 instead of 0/0 = NaN.  logits (N, V), labels (N,).

@@ -22,7 +22,7 @@ The recipe is the original data script's (``create_pretraining_data.py``), step 
 Labels follow ``transformers``: 0 = IsNext, 1 = NotNext.  SOP (ALBERT, Lan et al. 2019): B is always
 the true continuation and with probability ``nsp_probability`` A and B are swapped (1 = swapped).
 
-Pitfalls (PITFALLS 3).  The "random" B must come from another document: on a small corpus the
+Bug #3 in book/bugs.md.  The "random" B must come from another document: on a small corpus the
 original's "try 10 times" loop could pick the same one; here it cannot.  The reverse bug is in the
 input: documents are separated by blank lines (:func:`documents_from_lines`), so a file with a blank
 line after every sentence makes every sentence its own document and (in the original) every pair
@@ -70,8 +70,8 @@ class TrainingInstance:
     def to_features(self, tokenizer: Any, max_seq_length: int) -> dict[str, list[int]]:
         """``input_ids``, ``token_type_ids`` (0 for [CLS] A [SEP], 1 for B [SEP]) and ``attention_mask``,
         padded with [PAD] to ``max_seq_length`` (Appendix A.1, Figure 2), plus ``next_sentence_label``."""
-        enc = encode_pair(tokenizer.convert_tokens_to_ids(self.tokens_a), tokenizer.convert_tokens_to_ids(self.tokens_b),
-                          tokenizer.cls_token_id, tokenizer.sep_token_id)
+        ids_a, ids_b = (tokenizer.convert_tokens_to_ids(t) for t in (self.tokens_a, self.tokens_b))
+        enc = encode_pair(ids_a, ids_b, tokenizer.cls_token_id, tokenizer.sep_token_id)
         if len(enc["input_ids"]) > max_seq_length:
             raise ValueError(f"the pair has {len(enc['input_ids'])} tokens with [CLS]/[SEP] but max_seq_length is "
                              f"{max_seq_length}; build instances with the same max_seq_length")
@@ -92,7 +92,7 @@ def documents_from_lines(lines: Iterable[str]) -> list[list[str]]:
     """The original input format: one sentence per line, a blank line between documents.
 
     Only blank lines split documents, so check that your corpus does not put one after every sentence
-    (PITFALLS 3: every sentence would be its own document).
+    (bug #3 in book/bugs.md: every sentence would be its own document).
     """
     documents: list[list[str]] = [[]]
     for line in lines:
@@ -145,13 +145,13 @@ def create_pretraining_examples(
     instances: list[TrainingInstance] = []
     for _ in range(dupe_factor):
         for index in range(len(docs)):
-            instances.extend(_instances_from_document(docs, index, max_seq_length, short_seq_prob,
+            instances.extend(instances_from_document(docs, index, max_seq_length, short_seq_prob,
                                                       nsp_probability, task, rng))
     rng.shuffle(instances)
     return instances
 
 
-def _instances_from_document(docs: list[list[list[str]]], index: int, max_seq_length: int,
+def instances_from_document(docs: list[list[list[str]]], index: int, max_seq_length: int,
                              short_seq_prob: float, nsp_probability: float, task: str,
                              rng: random.Random) -> list[TrainingInstance]:
     """Steps 1-4 of the module docstring for one document."""
@@ -185,7 +185,7 @@ def _instances_from_document(docs: list[list[list[str]]], index: int, max_seq_le
             if task == "sop" and random_next:
                 tokens_a, tokens_b = tokens_b, tokens_a
             elif task == "nsp" and random_next:
-                tokens_b = _random_continuation(docs, index, target - len(tokens_a), rng)
+                tokens_b = random_continuation(docs, index, target - len(tokens_a), rng)
                 if not split:  # put back the sentences B did not use: the next chunk starts with them
                     i -= len(chunk) - a_end
             truncate_pair_randomly(tokens_a, tokens_b, max_num_tokens, rng)
@@ -195,11 +195,11 @@ def _instances_from_document(docs: list[list[list[str]]], index: int, max_seq_le
     return instances
 
 
-def _random_continuation(docs: list[list[list[str]]], index: int, target_length: int,
+def random_continuation(docs: list[list[list[str]]], index: int, target_length: int,
                          rng: random.Random) -> list[str]:
     """Tokens from a random point of a random *other* document, about ``target_length`` long."""
     other = rng.randrange(len(docs) - 1)
-    other += other >= index  # skip our own document: never the same one (PITFALLS 3)
+    other += other >= index  # skip our own document: never the same one (bug #3 in book/bugs.md)
     document = docs[other]
     tokens: list[str] = []
     for sentence in document[rng.randrange(len(document)):]:

@@ -111,9 +111,12 @@ class PretrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def _no_decay(name: str) -> bool:
-    # the original optimisation.py excludes "LayerNorm", "layer_norm" and "bias" from weight decay:
-    # shrinking a LayerNorm gain or a bias towards 0 is not a useful prior.
+def exempt_from_weight_decay(name: str) -> bool:
+    """True for a parameter AdamW must not decay: biases and LayerNorm weights (A.2, the original code).
+
+    The original optimisation.py excludes "LayerNorm", "layer_norm" and "bias": shrinking a LayerNorm gain
+    or a bias towards 0 is not a useful prior.
+    """
     return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
 
 
@@ -129,7 +132,7 @@ def build_optimizer(model: nn.Module, config: PretrainConfig) -> torch.optim.Ada
     decay, no_decay = [], []
     for name, param in model.named_parameters():  # tied weights appear once
         if param.requires_grad:
-            (no_decay if _no_decay(name) else decay).append(param)
+            (no_decay if exempt_from_weight_decay(name) else decay).append(param)
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
@@ -233,9 +236,10 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
                config: PretrainConfig) -> dict[str, float]:
     """One optimiser step over ``micro_batches`` (gradient accumulation), on one process.
 
-    The loss is the paper's sum of the mean MLM loss (over masked positions only, PITFALLS 1) and the mean
-    NSP loss (over every pair, IsNext and NotNext alike, PITFALLS 2), where "mean" is over the *whole* step,
-    so accumulating micro-batches gives the same update as one big batch. Then clip the gradient norm, step.
+    The loss is the paper's sum of the mean MLM loss (over masked positions only: bug #1 in book/bugs.md)
+    and the mean NSP loss (over every pair, IsNext and NotNext alike: bug #2), where "mean" is over the
+    *whole* step, so accumulating micro-batches gives the same update as one big batch.  Then clip the
+    gradient norm and step.
     (:func:`bertedu.pretraining.distributed.distributed_train_step` is the same step under DDP.)
     """
     if not micro_batches:
@@ -274,7 +278,7 @@ def evaluate(model: nn.Module, batches: Iterator[Batch] | Sequence[Batch],
 
 
 def frequency_baseline(train_set: PretrainingDataset, eval_set: PretrainingDataset) -> dict[str, float]:
-    """What "predicting word frequencies only" scores on ``eval_set`` (PITFALLS 11: "loss stuck around 7").
+    """What "predicting word frequencies only" scores on ``eval_set`` (bug #11 in book/bugs.md: "loss stuck around 7").
 
     A model that ignores the context can do no better than the unigram distribution of the training
     targets: its loss is their cross-entropy (about the unigram entropy, add-one smoothed), its accuracy

@@ -51,9 +51,9 @@ def _is_control(ch: str) -> bool:
     return ch not in "\t\n\r" and unicodedata.category(ch).startswith("C")
 
 
-@functools.lru_cache(maxsize=None)
-def _is_punctuation(ch: str) -> bool:
-    # All ASCII non-alphanumerics count ("$", "^", "`" are Sc/Sk, not P*), plus Unicode P*.
+def is_punctuation(ch: str) -> bool:
+    """True for a character the basic tokenizer splits off: every ASCII non-alphanumeric ("$", "^" and "`"
+    are Unicode symbols, not punctuation, but the original code splits them too) and every Unicode P*."""
     cp = ord(ch)
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
         return True
@@ -95,7 +95,8 @@ class _CleanTable(dict):
 _TABLES = {True: _CleanTable(True), False: _CleanTable(False)}
 
 
-def _strip_accents(word: str) -> str:
+def remove_accents(word: str) -> str:
+    """"café" -> "cafe": decompose (NFD), then drop the combining marks (Unicode category Mn)."""
     if word.isascii():
         return word
     return "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
@@ -107,7 +108,7 @@ def _split_on_punctuation(word: str) -> list[str]:
     pieces: list[str] = []
     current = ""
     for ch in word:
-        if _is_punctuation(ch):
+        if is_punctuation(ch):
             if current:
                 pieces.append(current)
                 current = ""
@@ -145,18 +146,17 @@ class BasicTokenizer:
         self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
         self.strip_accents = strip_accents
         self._table = _TABLES[self.tokenize_chinese_chars]
-        self.split_word = functools.lru_cache(maxsize=1 << 18)(self._split_word)
 
-    def _split_word(self, word: str) -> tuple[str, ...]:
+    def split_word(self, word: str) -> tuple[str, ...]:
         """One whitespace-separated word -> its basic tokens (lower-cased per word, like the original)."""
         if word in self.never_split:
             return (word,)
         if self.do_lower_case:
             word = word.lower()
             if self.strip_accents is not False:
-                word = _strip_accents(word)
+                word = remove_accents(word)
         elif self.strip_accents:
-            word = _strip_accents(word)
+            word = remove_accents(word)
         return tuple(_split_on_punctuation(word))
 
     def clean(self, text: str) -> str:
@@ -181,9 +181,9 @@ class WordpieceTokenizer:
         self.vocab = vocab if isinstance(vocab, dict) else {t: i for i, t in enumerate(vocab)}
         self.unk_token = unk_token
         self.max_input_chars_per_word = max_input_chars_per_word
-        self.split_word = functools.lru_cache(maxsize=1 << 18)(self._split_word)
 
-    def _split_word(self, word: str) -> tuple[str, ...]:
+    def split_word(self, word: str) -> tuple[str, ...]:
+        """One basic token -> its word pieces, longest vocabulary match first, left to right."""
         if len(word) > self.max_input_chars_per_word:
             return (self.unk_token,)
         pieces, start = [], 0
@@ -226,6 +226,7 @@ class BertTokenizer:
         self.basic = BasicTokenizer(do_lower_case=do_lower_case, never_split=())
         self.wordpiece = WordpieceTokenizer(vocab, unk_token=self.unk_token)
         self._special_re = re.compile("(" + "|".join(map(re.escape, SPECIAL_TOKENS)) + ")")
+        # The one cache: a whole word -> its pieces (natural text repeats words); the algorithms stay plain.
         self._word_cache = functools.lru_cache(maxsize=1 << 18)(self._word_pieces)
 
     @classmethod

@@ -45,11 +45,15 @@ from bertedu.text.tokenizer import SPECIAL_TOKENS, BasicTokenizer
 def _count_words(texts: Iterable[str], basic: BasicTokenizer, max_word_chars: int) -> Counter[str]:
     if isinstance(texts, str):
         raise TypeError("texts must be an iterable of str (e.g. a list of lines), not one str")
-    counts: Counter[str] = Counter()
+    raw: Counter[str] = Counter()  # whitespace words first: each distinct one is split once
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts[{i}] is a {type(text).__name__}, expected str")
-        counts.update(basic.tokenize(text))
+        raw.update(basic.clean(text).split())
+    counts: Counter[str] = Counter()
+    for word, n in raw.items():
+        for token in basic.split_word(word):
+            counts[token] += n
     return Counter({w: c for w, c in counts.items() if len(w) <= max_word_chars})
 
 
