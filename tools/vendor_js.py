@@ -12,14 +12,16 @@ Uses ``npm pack`` (the npm registry) for each pinned package, then extracts only
 | mathjax 3.2.2                        | math in markdown and quizzes                                  |
 | d3 5.7.0, jquery 2.1.0               | bertviz's head/model views (bertviz asks for d3 5.7.0, jquery 2.x) |
 
-``_vendor/`` is ignored by git.  The Sphinx extension ``tools/bertedu_sphinx.py`` switches the build to these
-copies when they are present.  Without npm (or without network) this script prints a notice and exits 0:
-the book then builds against the public CDNs.
+``_vendor/`` is ignored by git.  The Sphinx extension ``tools/bertedu_sphinx.py`` serves these copies and
+fails the build without them.  Without npm (or without the registry) this script exits 1 with one line saying
+what to do; with ``BERTEDU_ALLOW_CDN=1`` it exits 0 instead and the pages load the public CDNs (every page then
+shows a notice).  Already vendored (same pins): nothing to do; packages already in ``_vendor/npm/`` need no npm.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +45,8 @@ PACKAGES: dict[str, list[tuple[str, str, bool]]] = {
 SKIP_SUFFIXES = (".map", ".LICENSE.txt", "embed.js", "libembed-amd.js")
 MATHJAX_SKIP = ("svg", "-full.js", "mml-svg", "node-main")
 
+STAMP = ROOT / "_vendor" / "pins.txt"   # the pinned specs the folder was made from (outside the site)
+ALLOW_CDN = "BERTEDU_ALLOW_CDN"
 VENDOR_JS = """// Written by tools/vendor_js.py: tells bertedu's bertviz views where the vendored scripts are.
 window.BERTEDU_VENDOR = new URL('.', document.currentScript.src).href;
 """
@@ -105,17 +109,37 @@ def check() -> bool:
     return vendored(ROOT)
 
 
+def _pins() -> str:
+    return "\n".join(PACKAGES) + "\n"
+
+
+def _give_up(why: str) -> int:
+    """One line saying what is wrong and how to fix it; exit 0 only with the explicit CDN opt-in."""
+    if os.environ.get(ALLOW_CDN) == "1":
+        print(f"vendor_js NOTICE: {why}; {ALLOW_CDN}=1, so the book will load its JavaScript from public CDNs "
+              f"(every page says so).")
+        return 0
+    print(f"vendor_js: {why}, so the pages would need the network for math, widgets and bertviz: install npm "
+          f"(`apt-get install npm`) and re-run `python tools/vendor_js.py`, or set {ALLOW_CDN}=1 to build "
+          f"pages that load public CDNs and say so.")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the vendored files exist")
+    parser.add_argument("--force", action="store_true", help="extract again even if the folder is up to date")
     args = parser.parse_args(argv)
     if args.check:
         ok = check()
         print("vendor_js: all vendored files present" if ok else "vendor_js: vendored files missing")
         return 0 if ok else 1
-    if shutil.which("npm") is None:
-        print("vendor_js NOTICE: npm not found; the book will load its JavaScript from public CDNs.")
+    if not args.force and check() and STAMP.is_file() and STAMP.read_text(encoding="utf-8") == _pins():
+        print(f"vendor_js: up to date ({OUT.relative_to(ROOT)})")
         return 0
+    cached = all((CACHE / _tarball_name(spec)).is_file() for spec in PACKAGES)
+    if not cached and shutil.which("npm") is None:
+        return _give_up("npm not found")
     if OUT.exists():
         shutil.rmtree(OUT)
     try:
@@ -124,10 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vendor_js: {spec:40s} {n:4d} files")
     except (subprocess.SubprocessError, OSError, RuntimeError, tarfile.TarError) as err:
         shutil.rmtree(OUT, ignore_errors=True)   # never leave a half-vendored folder (the build would use it)
-        print(f"vendor_js NOTICE: could not fetch from the npm registry ({err}); "
-              f"the book will load its JavaScript from public CDNs.")
-        return 0
+        return _give_up(f"could not fetch the packages from the npm registry ({err})")
     (OUT / "bertedu-vendor.js").write_text(VENDOR_JS, encoding="utf-8")
+    STAMP.write_text(_pins(), encoding="utf-8")
     size = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"vendor_js: done, {size / 1e6:.1f} MB in {OUT.relative_to(ROOT)}")
     return 0
