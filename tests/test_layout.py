@@ -47,12 +47,13 @@ def package_of(module: str) -> str:
 
 
 def lazy_exports() -> dict[str, str]:
-    """``bertedu.__init__._EXPORTS``: public name -> defining module, read from the source."""
+    """Public name -> defining module, from the ``_PUBLIC`` table of bertedu/__init__.py (read, not imported)."""
     tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
     for node in tree.body:
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "_EXPORTS":
-            return {k: f"bertedu.{v}" for k, v in ast.literal_eval(node.value).items()}
-    raise AssertionError("bertedu/__init__.py has no _EXPORTS table")
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "_PUBLIC":
+            table = ast.literal_eval(node.value)
+            return {name: f"bertedu.{module}" for module, names in table.items() for name in names}
+    raise AssertionError("bertedu/__init__.py has no _PUBLIC table")
 
 
 EXPORTS = lazy_exports()
@@ -212,3 +213,33 @@ def lines_of_code(path: Path) -> int:
 def test_module_is_small(module):
     n = lines_of_code(MODULES[module])
     assert n <= MAX_LINES_OF_CODE, f"{module} has {n} lines of code (at most {MAX_LINES_OF_CODE}): split it"
+
+
+def documented_layout() -> set[str]:
+    """Files of bertedu/ named in ARCHITECTURE.md's layout block, as paths relative to bertedu/."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    files, package = set(), None
+    for line in block.splitlines():
+        if not line.startswith("  ") or line.startswith("   " * 8):
+            continue  # the bertedu/ line itself, and continuation lines of a description
+        head = line.split()[0] if line.strip() else ""
+        if line.startswith("  ") and not line.startswith("   ") and head.endswith("/"):
+            package = head.rstrip("/")
+            continue
+        if line.startswith("  ") and not line.startswith("   "):
+            package = None
+        names = [w.rstrip(",") for w in line.split() if w.rstrip(",").endswith(".py") or w == "SHA256SUMS"]
+        if line.startswith("    ") or package is None:
+            files.update(f"{package}/{n}" if package and line.startswith("    ") else n for n in names)
+    return files
+
+
+def test_architecture_layout_matches_the_package_on_disk():
+    on_disk = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*") if p.is_file()
+               and (p.suffix == ".py" or p.name == "SHA256SUMS") and "__pycache__" not in p.parts
+               and not (p.name == "__init__.py" and p.parent != PACKAGE) and not p.name.startswith("_")
+               or p == PACKAGE / "__init__.py" or p == PACKAGE / "_io.py"}
+    documented = documented_layout()
+    assert on_disk - documented == set(), f"on disk but not in ARCHITECTURE.md's layout: {sorted(on_disk - documented)}"
+    assert documented - on_disk == set(), f"in ARCHITECTURE.md's layout but not on disk: {sorted(documented - on_disk)}"

@@ -52,6 +52,8 @@ class PretrainConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0  # the original code clips the global norm to 1.0
     mlm_probability: float = 0.15
+    # the library calls it max_predictions (MaskSpec); the original script's name stays here because every
+    # checkpoint stores this config and a resumed run compares it field by field
     max_predictions_per_seq: int = 20  # the original script: 20 at length 128
     short_seq_prob: float = 0.1  # pairs shorter than max length, so fine-tuning lengths are seen too
     nsp: bool = True  # False = the "No NSP" ablation of Table 5 (MLM loss only)
