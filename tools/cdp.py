@@ -12,10 +12,13 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 import re
+import signal
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +57,12 @@ class Browser:
         self.on_request = None            # called with the URL of every request (after Network.enable)
 
     async def __aenter__(self) -> "Browser":
-        self._profile = tempfile.TemporaryDirectory(prefix="bertedu-chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="bertedu-chromium-", ignore_cleanup_errors=True)
+        # its own process group, so that closing ends the renderer and helper processes it started too
         self.proc = subprocess.Popen([self.binary, *FLAGS, f"--user-data-dir={self._profile.name}",
                                       "--remote-debugging-port=0", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
         url = await asyncio.get_running_loop().run_in_executor(None, self._read_ws_url)
         self.ws = await websocket_connect(url, max_message_size=512 * 1024 * 1024)
         self._reader = asyncio.ensure_future(self._read())
@@ -73,17 +78,22 @@ class Browser:
         for line in self.proc.stderr:
             match = re.search(r"DevTools listening on (ws://\S+)", line)
             if match:
+                # keep reading its log in the background: a full pipe would stall the browser
+                threading.Thread(target=self.proc.stderr.read, daemon=True).start()
                 return match.group(1)
         raise CDPError(f"chromium exited (code {self.proc.wait()}) before opening its DevTools port")
 
     async def __aexit__(self, *exc: Any) -> None:
         self._reader.cancel()
         self.ws.close()
-        self.proc.terminate()
         try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
         self._profile.cleanup()
 
     async def _read(self) -> None:
