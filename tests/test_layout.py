@@ -18,7 +18,7 @@ PACKAGE = ROOT / "bertedu"
 MAX_LINES_OF_CODE = 300
 
 # package -> the packages its modules may import (each may always import itself).  "bertedu" is the
-# lazy top level (it imports nothing), "bertedu.pretrain" the command-line entry point.
+# lazy top level (it imports nothing), "bertedu.pretrain" and "bertedu.finetune" the command-line entry points.
 ALLOWED: dict[str, set[str]] = {
     "bertedu._io": set(),
     "bertedu.config": {"bertedu._io"},
@@ -26,9 +26,11 @@ ALLOWED: dict[str, set[str]] = {
     "bertedu.model": {"bertedu._io", "bertedu.config"},
     "bertedu.datasets": {"bertedu._io"},
     "bertedu.pretraining": {"bertedu._io", "bertedu.config", "bertedu.text", "bertedu.model", "bertedu.datasets"},
-    "bertedu.finetuning": {"bertedu._io", "bertedu.config", "bertedu.text", "bertedu.model", "bertedu.datasets"},
+    "bertedu.finetuning": {"bertedu._io", "bertedu.config", "bertedu.text", "bertedu.model", "bertedu.datasets",
+                           "bertedu.pretraining"},  # the AdamW groups, schedule and metrics log are shared
     "bertedu.notebook": set(),
     "bertedu.pretrain": {"bertedu.pretraining"},
+    "bertedu.finetune": {"bertedu.finetuning"},
     "bertedu": set(),
 }
 

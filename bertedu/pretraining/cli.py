@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -103,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     eval_set = (prepare_dataset(held_docs, tokenizer, config, seed=config.seed + 7, masking="static", dupe_factor=1)
                 if len(held_docs) >= 2 else None)
     if dist.is_main:
-        summary = {"config": config.to_dict(), "argv": list(argv) if argv is not None else None,
+        summary = {"config": config.to_dict(), "argv": list(argv) if argv is not None else sys.argv[1:],
+                   "corpus": list(sources), "holdout": args.holdout, "drop_books": list(args.drop_books),
                    "train_documents": len(train_docs), "train_examples": len(train_set),
                    "heldout_documents": len(held_docs), "heldout_examples": len(eval_set) if eval_set else 0,
                    "vocab_size": len(tokenizer.vocab), "world_size": dist.world_size,
