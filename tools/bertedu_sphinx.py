@@ -98,8 +98,10 @@ def _mathjax(app: Sphinx) -> None:
     tex.setdefault("processEscapes", True)       # \$ is a literal dollar
 
 
-class SolutionCells(SphinxPostTransform):
-    """Render code cells tagged ``solution`` collapsed, once, under "Show solution / 查看答案"."""
+class CodeCells(SphinxPostTransform):
+    """Number code cells as in the notebook (class ``nbcell-N``, N = the cell's 1-based position among all
+    cells, for the page check's reports) and render cells tagged ``solution`` collapsed, once, under
+    "Show solution / 查看答案"."""
 
     default_priority = 198                       # just before myst-nb's HideInputCells (199) builds <details>
     formats = ("html",)
@@ -108,6 +110,8 @@ class SolutionCells(SphinxPostTransform):
         for node in self.document.findall(nodes.container):
             if node.get("nb_element") != "cell_code":
                 continue
+            if isinstance(node.get("cell_index"), int):
+                node["classes"].append(f"nbcell-{node['cell_index'] + 1}")
             tags = (node.get("cell_metadata") or {}).get("tags", [])
             if SOLUTION_TAG not in tags:
                 continue
@@ -161,7 +165,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _configure, priority=900)
     app.connect("builder-inited", _mathjax, priority=900)
     app.connect("env-get-outdated", _stale_static)
-    app.add_post_transform(SolutionCells)
+    app.add_post_transform(CodeCells)
     app.add_post_transform(FigureCaptions)
     app.add_css_file("bertedu.css")
     app.add_js_file("bertedu.js")

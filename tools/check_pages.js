@@ -14,7 +14,12 @@
     return r.width > 0 && r.height > 0;
   }
   function cellOf(el) { return el.closest("div.cell"); }
-  function cellIndex(cell) { return cell ? [...article().querySelectorAll("div.cell")].indexOf(cell) + 1 : 0; }
+  function cellIndex(cell) {
+    // the cell's position in the notebook (1-based, markdown cells counted), from the extension's nbcell-N class
+    if (!cell) { return 0; }
+    const c = [...cell.classList].find(x => /^nbcell-\d+$/.test(x));
+    return c ? parseInt(c.slice(7), 10) : [...article().querySelectorAll("div.cell")].indexOf(cell) + 1;
+  }
   function tagsOf(cell) {
     return cell ? [...cell.classList].filter(c => c.startsWith("tag_")).map(c => c.slice(4)) : [];
   }

@@ -137,7 +137,7 @@ class Finding:
 
 
 def _at(item: dict) -> str:
-    cell = f"cell {item['cell']}" if item.get("cell") else "page"
+    cell = f"notebook cell {item['cell']}" if item.get("cell") else "page"
     section = f" (§ {item['section']})" if item.get("section") else ""
     return cell + section
 
@@ -206,7 +206,8 @@ def judge(data: dict[str, Any]) -> list[Finding]:
         why = plumbing(c["code"], c.get("tags", []))
         if why:
             first = c["code"].strip().splitlines()[0][:70] if c["code"].strip() else ""
-            add("plumbing", f"{_at(c)}: `{first}` is plumbing ({why}): tag the cell remove-input")
+            fix = "add the tag remove-cell" if "colab-setup" in why else "tag the cell remove-input"
+            add("plumbing", f"{_at(c)}: `{first}` is plumbing ({why}): {fix}")
         elif re.search(r"\bsolution\(", c["code"]):
             add("solution", f"{_at(c)}: solution(…) prints the answer in the cell above 'Show solution': "
                             f"make it a code cell tagged `solution`")
