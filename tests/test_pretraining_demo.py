@@ -104,6 +104,8 @@ def test_bad_arguments():
         demo.run_demo(steps=0)
     with pytest.raises(ValueError, match="attention_mask"):
         demo.ltr_labels(torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 4))
+    with pytest.raises(ValueError, match="not from this language"):
+        demo.left_only_baseline([demo.BlankExample(("dogs", "the"), 1, "agreement", demo.LEFT_SUFFICES)])
 
 
 # ----------------------------------------------------------------------------- the left-to-right objective
@@ -208,7 +210,9 @@ def test_run_demo_is_deterministic_and_restores_threads():
     b = demo.run_demo(seed=3, steps=4, batch_size=16, n_test=24, num_threads=1)
     assert torch.get_num_threads() == threads
     assert (a.accuracy, a.baseline, a.examples, a.losses) == (b.accuracy, b.baseline, b.examples, b.losses)
-    assert set(a.accuracy) == {"bidirectional", "left-to-right"} and len(a.losses["bidirectional"]) == 4
+    assert set(a.accuracy) == set(a.models) == {"bidirectional", "left-to-right"}
+    assert a.models["left-to-right"].config.is_decoder and not a.models["bidirectional"].config.is_decoder
+    assert len(a.losses["bidirectional"]) == 4
     assert set(a.accuracy["left-to-right"]) == {"before", "after"}
     first = a.examples[0]
     assert {"text", "answer", "kind", "family", "bidirectional", "left-to-right", "bidirectional (before)",

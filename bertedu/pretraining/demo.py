@@ -247,7 +247,13 @@ def left_only_baseline(examples: Sequence[BlankExample]) -> dict[str, float]:
     for s, p in language().items():
         for i in range(len(s)):
             after[s[:i]][s[i]] += p
-    guesses = [max(sorted(after[e.tokens[:e.blank]].items()), key=lambda kv: kv[1])[0] for e in examples]
+    guesses = []
+    for i, e in enumerate(examples):
+        options = after.get(e.tokens[:e.blank])
+        if not options:
+            raise ValueError(f"examples[{i}] ({e.text()!r}) is not from this language: no sentence of "
+                             "language() starts with its left context")
+        guesses.append(max(sorted(options.items()), key=lambda kv: kv[1])[0])  # ties: alphabetical first
     return accuracy_by_kind(examples, guesses)
 
 
@@ -260,6 +266,7 @@ class DemoResult:
     :func:`left_only_baseline` on the same test blanks.  ``examples``: one test blank per family and kind, with
     the true answer and each model's answer before and after training.  ``losses``: the training loss of every
     step.  ``seconds`` / ``cpu_seconds``: wall-clock and process CPU time (never print them in checked output).
+    ``models``: the two trained models, in eval mode (not compared by ``==``).
     """
 
     accuracy: dict[str, dict[str, dict[str, float]]]
@@ -269,6 +276,7 @@ class DemoResult:
     seconds: float
     cpu_seconds: float
     config: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def build_demo_model(tokenizer: Any, causal: bool, seed: int = 0) -> Any:
@@ -315,7 +323,7 @@ def run_demo(seed: int = 0, steps: int = 200, batch_size: int = 256, lr: float =
 
     Both see the same ``steps`` batches of ``batch_size`` fresh sentences; the ``n_test`` test blanks
     (:func:`make_examples`, balanced over family and kind) are drawn with seed + 1.  The language is small
-    (:func:`language`: 3,687 sentences), so most test sentences also occur in training: what is measured is
+    (:func:`language`: 3,657 sentences), so most test sentences also occur in training: what is measured is
     not generalisation but which side of a blank a model can read.
 
     Deterministic for a given seed (dropout is 0 and every draw uses a seeded generator).  ``num_threads`` sets
@@ -336,17 +344,19 @@ def run_demo(seed: int = 0, steps: int = 200, batch_size: int = 256, lr: float =
         accuracy: dict[str, dict[str, dict[str, float]]] = {}
         losses: dict[str, list[float]] = {}
         answers: dict[str, list[str]] = {}
+        models: dict[str, Any] = {}
         for name, causal in (("bidirectional", False), ("left-to-right", True)):
             model = build_demo_model(tokenizer, causal, seed)
             answers[f"{name} (before)"] = predict_blanks(model, test, tokenizer)
             losses[name] = train_demo_model(model, batches, tokenizer, lr, seed)
             answers[name] = predict_blanks(model, test, tokenizer)
+            models[name] = model.eval()
             accuracy[name] = {stage: accuracy_by_kind(test, answers[name + suffix])
                               for stage, suffix in (("before", " (before)"), ("after", ""))}
         shown = [{"text": e.text(), "family": e.family, "kind": e.kind, "answer": e.answer,
                   **{name: answers[name][i] for name in sorted(answers)}} for i, e in enumerate(test[:n_shown])]
         config = dict(seed=seed, steps=steps, batch_size=batch_size, lr=lr, n_test=n_test, num_threads=num_threads)
         return DemoResult(accuracy, left_only_baseline(test), shown, losses, time.perf_counter() - start,
-                          time.process_time() - cpu_start, config)
+                          time.process_time() - cpu_start, config, models)
     finally:
         torch.set_num_threads(threads)
