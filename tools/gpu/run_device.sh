@@ -18,7 +18,8 @@
 # Usage:
 #   bash tools/gpu/run_device.sh "$OUT"                   # on the device (see bench/README.md, GPU session plan)
 #   REHEARSAL=1 bash tools/gpu/run_device.sh /tmp/x       # the same steps on a CPU, tiny sizes, < 2 minutes
-# Any setting of tools/gpu/session.py base_plan can be overridden by name: TRAIN_MINUTES=3 BENCH_ROUNDS=6 ...
+# Any setting of tools/gpu/session.py base_plan can be overridden by name: TRAIN_MINUTES=3 BENCH_ROUNDS=6 ...;
+# SKIP_BENCH=1 leaves the bench out (a second, training-only try).
 # Files in OUT_DIR: log.txt, device.json, bench.json, gpu-mini/{model.safetensors,config.json,vocab.txt,
 # metrics.jsonl,run.json}. The run's own folder (resumable checkpoints) is WORK_DIR, never inside OUT_DIR.
 set -uo pipefail
@@ -63,7 +64,7 @@ phase() {  # phase NAME LIMIT_S CMD...: run CMD under a timeout, log its rc and 
 }
 
 # 1. session: device, versions, plan; refuses early (rc 2/3/4) so a lease is not spent on a doomed run
-echo "run_device: $(date -u +%FT%TZ) on $(hostname), python $PY, OUT_DIR $OUT_DIR, WORK_DIR $WORK_DIR"
+echo "run_device: $(date -u +%FT%TZ) on $(uname -n), python $PY, OUT_DIR $OUT_DIR, WORK_DIR $WORK_DIR"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 BUDGET_S=${BUDGET_S:-$([ "$REHEARSAL" = 1 ] && echo 240 || echo 540)}
 PLAN=$(timeout 120 "$PY" tools/gpu/session.py --out "$OUT_DIR" $([ "$REHEARSAL" = 1 ] && echo --rehearsal))
@@ -75,7 +76,9 @@ printf 'session\t0\t%s\n' "$(now)" >> "$WORK_DIR/phases.tsv"
 # 2. bench (~1 minute on an H100/H200); skipped if the guard leaves no room for training after it
 reserve=$(( PREP_RESERVE + FINAL_RESERVE + CALIB_SECONDS + 20 + MIN_TRAIN_S ))
 limit=$(min "$BENCH_TIMEOUT" $(( $(left) - reserve )))
-if [ "$limit" -ge 20 ]; then
+if [ "${SKIP_BENCH:-0}" = 1 ]; then
+  echo "run_device: bench skipped (SKIP_BENCH=1)"
+elif [ "$limit" -ge 20 ]; then
   phase bench "$limit" "$PY" bench/pretrain_speed.py --device "$DEVICE" --dtype "$DTYPE" --preset "$BENCH_PRESET" \
     --vocab "$BENCH_VOCAB" --batch "$BENCH_BATCH" --seq "$BENCH_SEQ" --rounds "$BENCH_ROUNDS" --steps "$BENCH_STEPS" \
     --warmup "$BENCH_WARMUP" --threads "$THREADS" ${PEAK_TFLOPS:+--peak-tflops "$PEAK_TFLOPS"} --json "$OUT_DIR/bench.json"
@@ -97,7 +100,7 @@ CAL=$(phase calibrate $(( CALIB_SECONDS + 60 )) "$PY" tools/gpu/calibrate.py --d
 if [ $? = 0 ]; then eval "$(grep -E '^[A-Z_]+=' <<< "$CAL")"; echo "$CAL" | grep -v -E '^[A-Z_]+='
 else  # a guess; --max-minutes still stops the run in time
   echo "$CAL"; echo "run_device: calibration failed: guessing"; FAILED="$FAILED calibrate"
-  TRAIN_STEPS=$(( train_s * 20 )); TRAIN_WARMUP=$(( TRAIN_STEPS / 50 )); EVAL_EVERY=$(( TRAIN_STEPS / 12 ))
+  TRAIN_STEPS=$(( train_s * 40 )); TRAIN_WARMUP=$(( TRAIN_STEPS / 50 )); EVAL_EVERY=$(( TRAIN_STEPS / 12 ))
   SAVE_EVERY=$(( TRAIN_STEPS / 4 )); LOG_EVERY=50; MAX_MINUTES=$(awk -v s="$train_s" 'BEGIN { printf "%.3f", s / 60 }')
 fi
 # the calibration took time too: the hard stop is what is left now

@@ -89,10 +89,11 @@ def base_plan(rehearsal: bool) -> dict[str, Any]:
                     # the CPU checkpoint's own 1,269 held-out pairs are not re-scored (same code as the new one's)
                     MIN_TRAIN_S=5, MAX_DOCUMENTS=60, HOLDOUT=30, VOCAB_FILE=DEFAULT_VOCAB, CKPT_NAME="gpu-mini",
                     CPU_CHECKPOINT="", HELDOUT_EXAMPLES=250)
-    # base at 128 x 128 for ~1 minute: 10 rounds x 25 steps of each model, ~40-90 ms a step (see the README)
+    # base at 128 x 128 for ~1 minute: 10 rounds x 40 steps of each model at ~20-60 ms a step, plus ~15 s of
+    # start-up (bench/README.md, "GPU session plan"); the limit keeps a slower GPU from eating the training time
     return dict(BUDGET_S=540, THREADS=4, FINAL_THREADS=8,
                 BENCH_PRESET="base", BENCH_VOCAB=30522, BENCH_BATCH=128, BENCH_SEQ=128, BENCH_ROUNDS=10,
-                BENCH_STEPS=25, BENCH_WARMUP=10, BENCH_TIMEOUT=150,
+                BENCH_STEPS=40, BENCH_WARMUP=10, BENCH_TIMEOUT=150,
                 CALIB_SECONDS=8, PREP_RESERVE=45, FINAL_RESERVE=50,
                 TRAIN_PRESET="mini", TRAIN_BATCH=256, TRAIN_SEQ=128, TRAIN_LR=1e-3, TRAIN_MINUTES=6.0,
                 MIN_TRAIN_S=120, MAX_DOCUMENTS="", HOLDOUT=5, VOCAB_FILE=DEFAULT_VOCAB, CKPT_NAME="gpu-mini",
