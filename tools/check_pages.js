@@ -189,7 +189,7 @@
   function pointOf(selector, root) {
     const el = (root ? document.getElementById(root) : document).querySelector(selector);
     if (!el) { return null; }
-    el.scrollIntoView({block: "center", inline: "nearest"});
+    el.scrollIntoView({block: "center", inline: "nearest", behavior: "instant"});
     const r = el.getBoundingClientRect();
     return {x: r.left + Math.min(r.width / 2, 40), y: r.top + r.height / 2, visible: visible(el)};
   }

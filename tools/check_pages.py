@@ -286,20 +286,25 @@ class Shots:
         """The first screen (the page scrolled to the top)."""
         if self.folder is None:
             return
-        await self.b.js("window.scrollTo(0, 0)")
+        await self.b.js("window.scrollTo({top: 0, behavior: 'instant'})")
         await self.b.screenshot(self.folder / f"{self.stem}__{name}.png")
 
     async def region(self, name: str, box: dict | None, width: int, height: int) -> None:
         """A crop of the page around ``box`` (page coordinates), at most one viewport tall."""
         if self.folder is None or not box:
             return
+        from PIL import Image       # matplotlib's dependency: crop a viewport capture (a clip is unreliable)
+
         top = max(0, box["y"] - self.HEADER)
-        scrolled = await self.b.js(f"(window.scrollTo(0, {top}), window.scrollY)")
-        y = max(scrolled, box["y"] - 8)
-        h = min(box["height"] + 16, scrolled + height - y)
-        if h > 20:
-            await self.b.screenshot(self.folder / f"{self.stem}__{name}.png",
-                                    clip={"x": 0, "y": y, "width": width, "height": h})
+        scrolled = await self.b.js(f"(window.scrollTo({{top: {top}, behavior: 'instant'}}), window.scrollY)")
+        y = max(0, int(box["y"] - 8 - scrolled))
+        h = int(min(box["height"] + 16, height - y))
+        if h <= 20:
+            return
+        path = self.folder / f"{self.stem}__{name}.png"
+        await self.b.screenshot(path)
+        with Image.open(path) as img:
+            img.crop((0, y, min(width, img.width), min(y + h, img.height))).save(path)
 
     async def tiles(self, page_height: int) -> None:
         """The whole page in viewport-tall tiles (overlapping by the sticky header)."""
@@ -308,7 +313,7 @@ class Shots:
         await self.b.viewport(DESKTOP, TILE)
         step = TILE - self.HEADER
         for i, y in enumerate(range(0, max(page_height - self.HEADER, 1), step)):
-            await self.b.js(f"window.scrollTo(0, {y})")
+            await self.b.js(f"window.scrollTo({{top: {y}, behavior: 'instant'}})")
             await self.b.screenshot(self.folder / f"{self.stem}__9-tile-{i + 1:02d}.png")
         await self.b.viewport(DESKTOP, 900)
 
@@ -372,7 +377,7 @@ async def inspect(b: Browser, url: str, page: str, shots: Path | None, tiles: bo
     await b.js("__bertedu_check.theme('light')")
 
     await b.viewport(PHONE, 844, mobile=True)
-    await b.js("window.scrollTo(0, 0)")
+    await b.js("window.scrollTo({top: 0, behavior: 'instant'})")
     await asyncio.sleep(0.2)
     data["phone"] = await b.js("__bertedu_check.overflow()")
     await shot.screen("5-phone-first-screen")
