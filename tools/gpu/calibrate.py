@@ -34,7 +34,7 @@ from bertedu.pretraining.state import save_checkpoint
 from bertedu.text.tokenizer import BertTokenizer
 
 EVALS = 12  # held-out evaluations during the run (plus the one at step 0)
-SAVES = 4  # resumable checkpoints during the run (plus the final one): what is left if the run is cut
+SAVES = 8  # resumable checkpoints during the run (plus the final one): what is left if the run is cut
 
 
 def synthetic_dataset(tokenizer: BertTokenizer, rows: int, seq: int, config: PretrainConfig,

@@ -55,10 +55,10 @@ FAILED=""
 phase() {  # phase NAME LIMIT_S CMD...: run CMD under a timeout, log its rc and seconds
   local name=$1 limit=$2 t0 rc; shift 2
   t0=$(date +%s)
-  echo "=== [$(now)s] $name (limit ${limit}s)"
+  echo "=== [$(now)s] $name (limit ${limit}s)" >&2
   timeout --kill-after=10 "$limit" "$@"; rc=$?
   printf '%s\t%s\t%s\n' "$name" "$rc" $(( $(date +%s) - t0 )) >> "$WORK_DIR/phases.tsv"
-  echo "=== [$(now)s] $name: rc=$rc"
+  echo "=== [$(now)s] $name: rc=$rc" >&2
   [ "$rc" = 0 ] || FAILED="$FAILED $name(rc=$rc)"
   return "$rc"
 }
@@ -101,7 +101,7 @@ if [ $? = 0 ]; then eval "$(grep -E '^[A-Z_]+=' <<< "$CAL")"; echo "$CAL" | grep
 else  # a guess; --max-minutes still stops the run in time
   echo "$CAL"; echo "run_device: calibration failed: guessing"; FAILED="$FAILED calibrate"
   TRAIN_STEPS=$(( train_s * 40 )); TRAIN_WARMUP=$(( TRAIN_STEPS / 50 )); EVAL_EVERY=$(( TRAIN_STEPS / 12 ))
-  SAVE_EVERY=$(( TRAIN_STEPS / 4 )); LOG_EVERY=50; MAX_MINUTES=$(awk -v s="$train_s" 'BEGIN { printf "%.3f", s / 60 }')
+  SAVE_EVERY=$(( TRAIN_STEPS / 8 )); LOG_EVERY=50; MAX_MINUTES=$(awk -v s="$train_s" 'BEGIN { printf "%.3f", s / 60 }')
 fi
 # the calibration took time too: the hard stop is what is left now
 MAX_MINUTES=$(awk -v m="$MAX_MINUTES" -v s=$(( $(left) - PREP_RESERVE - FINAL_RESERVE )) \

@@ -94,7 +94,8 @@ def base_plan(rehearsal: bool) -> dict[str, Any]:
     return dict(BUDGET_S=540, THREADS=4, FINAL_THREADS=8,
                 BENCH_PRESET="base", BENCH_VOCAB=30522, BENCH_BATCH=128, BENCH_SEQ=128, BENCH_ROUNDS=10,
                 BENCH_STEPS=40, BENCH_WARMUP=10, BENCH_TIMEOUT=150,
-                CALIB_SECONDS=8, PREP_RESERVE=45, FINAL_RESERVE=50,
+                # PREP_RESERVE: the CLI's start before training (~25-30 s: corpus, pairs, held-out set, baseline)
+                CALIB_SECONDS=8, PREP_RESERVE=60, FINAL_RESERVE=45,
                 TRAIN_PRESET="mini", TRAIN_BATCH=256, TRAIN_SEQ=128, TRAIN_LR=1e-3, TRAIN_MINUTES=6.0,
                 MIN_TRAIN_S=120, MAX_DOCUMENTS="", HOLDOUT=5, VOCAB_FILE=DEFAULT_VOCAB, CKPT_NAME="gpu-mini",
                 CPU_CHECKPOINT="data/pretrained/cpu-tiny", HELDOUT_EXAMPLES=1269)
