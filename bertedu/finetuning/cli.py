@@ -53,12 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                       description="Fine-tune a BERT encoder on one task (BERT paper Sec. 4): a new output layer, "
                                   "AdamW with warmup and linear decay, length-bucketed batches, dev evaluation.")
-    p.add_argument("--task", required=True, choices=list(RECIPES), help="the task (see bertedu.finetuning.recipes)")
+    p.add_argument("--task", required=True, choices=list(RECIPES), default=argparse.SUPPRESS,
+                   help="the task (see bertedu.finetuning.recipes; required)")
     p.add_argument("--model", default="minilm",
                    help="a bertedu/transformers checkpoint directory, 'minilm' (all-MiniLM-L6-v2), 'random:PRESET' "
                         "(tiny, mini, ...; random weights) or 'random:DIR' (DIR's architecture, random weights)")
-    p.add_argument("--vocab", default=None, help="vocab.txt for random:PRESET (default: MiniLM's uncased vocabulary)")
-    p.add_argument("--out", default=None, help="output directory: metrics.jsonl, results.json, model/ (none: no files)")
+    p.add_argument("--vocab", default=None, help="vocab.txt for random:PRESET; None: MiniLM's uncased vocabulary")
+    p.add_argument("--out", default=None, help="output directory: metrics.jsonl, results.json, model/; None: write no files")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--lr", type=_number(float, 0.0, low_open=True, high=1.0), default=d.lr, help="peak learning rate")
     p.add_argument("--batch-size", type=_number(int, 1), default=d.batch_size, help="training batch size")
@@ -70,24 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-grad-norm", type=_number(float, 0.0, low_open=True), default=d.max_grad_norm,
                    help="clip the gradient's global norm to this")
     p.add_argument("--max-seq-length", type=_number(int, 8, none=True), default=None,
-                   help="tokens per sequence (default: the task's: 128, SQuAD 384, SNIPS 64)")
+                   help="tokens per sequence; None: the task's (128; SQuAD 384; SNIPS 64)")
     p.add_argument("--seed", type=_number(int, 0), default=d.seed, help="head init, batch order and dropout")
     p.add_argument("--data-seed", type=_number(int, 0), default=d.data_seed, help="which records a subset keeps")
     p.add_argument("--max-train-examples", type=_number(int, 1, none=True), default=None,
-                   help="use a seeded subset of this many training records (default: all)")
+                   help="use a seeded subset of this many training records; None: all")
     p.add_argument("--max-eval-examples", type=_number(int, 1, none=True), default=None,
-                   help="use a seeded subset of this many eval records (default: all)")
+                   help="use a seeded subset of this many eval records; None: all")
     p.add_argument("--eval-every", type=_number(int, 0), default=d.eval_every,
                    help="evaluate on dev every k steps (0: after each epoch only)")
     p.add_argument("--patience", type=_number(int, 1, none=True), default=None,
-                   help="stop after this many evaluations without a better dev score (default: never)")
+                   help="stop after this many evaluations without a better dev score; None: never")
     p.add_argument("--last", action="store_true", help="keep the last weights instead of the best on dev")
     p.add_argument("--eval-batch-size", type=_number(int, 1), default=d.eval_batch_size, help="batch size on dev")
     p.add_argument("--save-every", type=_number(int, 0), default=d.save_every,
                    help="checkpoint every k steps (0: after each epoch)")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep OUT/checkpoints after the run finished")
     p.add_argument("--log-every", type=_number(int, 1), default=d.log_every, help="steps per metrics.jsonl record")
-    p.add_argument("--threads", type=_number(int, 1, none=True), default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=_number(int, 1, none=True), default=None, help="torch CPU threads; None: torch's default")
     p.add_argument("--device", default=d.device, help="torch device (cpu, cuda, ...)")
     p.add_argument("--grid", choices=["paper", "glue"], default=None,
                    help=f"run a grid and keep the best on dev: paper = {PAPER_GRID} (A.3), glue = {GLUE_GRID} "
