@@ -406,6 +406,10 @@ def report(page: str, findings: list[Finding], strict: bool, data: dict[str, Any
               f"bertviz {got['bertviz']}/{exp['bertviz']}, quizzes {got['quizzes']}/{exp['quizzes']} "
               f"(feedback after {clicked}/{2 * len(q)} clicks); figures {len(data.get('figures', []))}, "
               f"code cells scrolling {len({s['cell'] for s in data.get('scrolling', [])})}")
+    contrast = data.get("contrast") or {}
+    if contrast:
+        print("   dark mode, lowest contrast: " + ", ".join(
+            f"{name} {g['worst']['contrast']}" for name, g in contrast.items() if g.get("worst")))
     failures = 0
     for f in sorted(findings, key=lambda f: (not f.infra, f.kind)):
         fail = f.infra or strict
