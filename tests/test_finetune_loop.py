@@ -172,6 +172,18 @@ def test_paper_grid_and_best_on_dev():
     assert (found.best_config.lr, found.best_config.epochs, found.best_config.batch_size) == (3e-5, 2, 32)
 
 
+def test_run_grid_keeps_only_the_best_model(tmp_path, data_dir, minilm_path):
+    from bertedu.finetuning.run import run_grid
+    base = FinetuneConfig(max_train_examples=8, max_eval_examples=8, max_seq_length=64)
+    summary = run_grid("rte", "random:tiny", base, {"lr": (1e-5, 1e-3), "epochs": (1,)}, out_dir=tmp_path,
+                       progress=False)
+    assert [row["lr"] for row in summary["table"]] == [1e-5, 1e-3]
+    best = max(summary["table"], key=lambda row: row["score"])
+    assert summary["best"]["config"]["lr"] == best["lr"]
+    assert [p.parent for p in tmp_path.glob("grid/*/model")] == [Path(summary["best_model"]).parent]
+    assert json.loads((tmp_path / "results.json").read_text())["table"] == summary["table"]
+
+
 # ---------------------------------------------------------------- recipes on real data ------------------
 @pytest.fixture(scope="module")
 def uncased(uncased_vocab_path) -> BertTokenizer:

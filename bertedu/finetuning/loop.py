@@ -93,8 +93,11 @@ class FinetuneConfig:
             raise ConfigError("lr", f"must be in (0, 1), got {self.lr!r}; the paper uses 2e-5 .. 5e-5")
         if not 0 <= self.warmup_fraction <= 1:
             raise ConfigError("warmup_fraction", f"must be in [0, 1], got {self.warmup_fraction!r}")
-        if self.weight_decay < 0 or not self.max_grad_norm > 0 or not self.eps > 0:
-            raise ConfigError("weight_decay", "must be >= 0 (and max_grad_norm, eps > 0)")
+        if not self.weight_decay >= 0:
+            raise ConfigError("weight_decay", f"must be >= 0, got {self.weight_decay!r}; the paper uses 0.01")
+        for name in ("max_grad_norm", "eps"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, f"must be > 0, got {getattr(self, name)!r}")
         if self.max_seq_length is not None and self.max_seq_length < 8:
             raise ConfigError("max_seq_length", f"must be >= 8, got {self.max_seq_length}")
 
