@@ -96,6 +96,11 @@ def _mathjax(app: Sphinx) -> None:
     tex = cfg.setdefault("tex", {})
     tex.setdefault("inlineMath", [["\\(", "\\)"], ["$", "$"]])
     tex.setdefault("processEscapes", True)       # \$ is a literal dollar
+    # jupyterquiz reads MathJax.version[0] 500 ms after drawing a quiz; when the (deferred) MathJax has not
+    # replaced this configuration object yet, `undefined[0]` threw, and had it found "3" without typeset()
+    # it would have swapped in MathJax from a CDN.  An empty version (falsy: MathJax still starts normally)
+    # makes jupyterquiz do nothing; the page-wide typeset covers the quiz (.bertedu-tabs).
+    cfg.setdefault("version", "")
 
 
 class CodeCells(SphinxPostTransform):

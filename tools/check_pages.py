@@ -323,7 +323,7 @@ async def _click(b: Browser, selector: str, root: str) -> bool:
     if not point:
         return False
     await b.click(point["x"], point["y"])
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.05)
     return True
 
 
@@ -359,7 +359,11 @@ async def inspect(b: Browser, url: str, page: str, shots: Path | None, tiles: bo
             if not await _click(b, f".bertedu-panel-{lang} .MCButton", tid):
                 q[lang] = {"why": f"no {lang} option to click"}
                 continue
-            q[lang] = await b.js(f"__bertedu_check.feedback({json.dumps(tid)}, '{lang}')")
+            for _ in range(20):            # the answer appears within a frame or two; allow a loaded machine 2 s
+                q[lang] = await b.js(f"__bertedu_check.feedback({json.dumps(tid)}, '{lang}')")
+                if q[lang].get("text"):
+                    break
+                await asyncio.sleep(0.1)
             if n == 0 and shots is not None:
                 await asyncio.sleep(0.6)              # the answer's colour animation
                 box = await b.js(f"(() => {{ const r = document.getElementById({json.dumps(tid)})"
