@@ -42,6 +42,17 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "datasets.corpora": ("split_sentences", "read_wikitext", "wikitext_documents", "gutenberg_documents",
                          "speech_documents", "pretraining_documents"),
     "datasets.glue": ("read_glue",),
+    "datasets.tasks": ("read_conll2003", "read_wnut17", "read_squad", "squad_examples", "split_squad_by_article",
+                       "read_piqa", "read_snips"),
+    "finetuning.heads": ("BertForSequenceClassification", "BertForTokenClassification", "BertForQuestionAnswering",
+                         "BertForMultipleChoice", "BertForJointIntentSlot"),
+    "finetuning.tagging": ("encode_words", "align_word_labels", "word_predictions"),
+    "finetuning.loading": ("load_backbone",),
+    "finetuning.metrics": ("accuracy", "binary_f1", "matthews_corrcoef", "pearson", "spearman", "entity_f1",
+                           "squad_scores"),
+    "finetuning.squad": ("squad_features", "best_spans", "decode_predictions", "tune_null_threshold"),
+    "finetuning.loop": ("FinetuneConfig", "finetune"),
+    "finetuning.run": ("run_task",),
 }
 _EXPORTS: dict[str, str] = {name: module for module, names in _PUBLIC.items() for name in names}
 

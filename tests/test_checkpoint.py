@@ -209,3 +209,36 @@ def test_from_pretrained_can_choose_the_attention_path(tmp_path):
                                atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="attn_implementation"):
         from_pretrained(tmp_path, attn_implementation="flash")
+
+
+# ------------------------------------------------------------------ task heads and newcomer errors
+def test_from_pretrained_builds_a_task_head_and_reports_the_new_keys(tmp_path):
+    import bertedu
+
+    cfg = bertedu.BertConfig.preset("tiny", vocab_size=99, hidden_size=36, num_attention_heads=3,
+                                    intermediate_size=37, max_position_embeddings=40)
+    backbone = bertedu.BertForPreTraining(cfg, generator=torch.Generator().manual_seed(0))
+    bertedu.save_pretrained(backbone, tmp_path / "ckpt")
+    head, report = bertedu.from_pretrained(tmp_path / "ckpt", bertedu.BertForSequenceClassification,
+                                           num_labels=3, return_report=True,
+                                           generator=torch.Generator().manual_seed(1))
+    assert isinstance(head, bertedu.BertForSequenceClassification) and not head.training
+    assert sorted(report.fresh) == ["classifier.bias", "classifier.weight"]
+    torch.testing.assert_close(head.bert.embeddings.word_embeddings.weight,
+                               backbone.bert.embeddings.word_embeddings.weight)
+    bertedu.save_pretrained(head, tmp_path / "task")  # the head writes its own config fields
+    again = bertedu.from_pretrained(tmp_path / "task", bertedu.BertForSequenceClassification)
+    assert again.classifier.out_features == 3
+    torch.testing.assert_close(again.classifier.weight, head.classifier.weight)
+    with pytest.raises(TypeError, match="task heads"):
+        bertedu.from_pretrained(tmp_path / "ckpt", num_labels=2)
+
+
+def test_from_pretrained_says_what_to_do_with_a_file_or_a_hub_id(tmp_path):
+    import bertedu
+
+    (tmp_path / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(ValueError, match="is a file: pass the checkpoint \\*directory\\*"):
+        bertedu.from_pretrained(tmp_path / "model.safetensors")
+    with pytest.raises(FileNotFoundError, match="hub id.*snapshot_download"):
+        bertedu.from_pretrained("bert-base-uncased")

@@ -29,8 +29,28 @@ EXPECTED_NAMES = {"wikitext-2-raw", "gutenberg", "speeches", "glue/SST-2", "glue
 def no_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No shared data and an empty private cache (returned): nothing can be found locally."""
     monkeypatch.delenv("BERTEDU_DATA", raising=False)
+    monkeypatch.setattr(download, "CHECKOUT", tmp_path / "checkout")  # no shared/data beside it
     monkeypatch.setenv("BERTEDU_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+def test_without_the_variable_the_shared_folder_beside_the_checkout_is_used(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A fresh clone with ../shared beside it works with no BERTEDU_DATA (the README's commands)."""
+    monkeypatch.delenv("BERTEDU_DATA", raising=False)
+    monkeypatch.setenv("BERTEDU_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(download, "CHECKOUT", tmp_path / "work" / "main")
+    (tmp_path / "work" / "main").mkdir(parents=True)
+    assert download.data_roots() == []  # nothing beside it yet
+    sst = tmp_path / "work" / "shared" / "data" / "glue" / "SST-2"
+    sst.mkdir(parents=True)
+    for f in registry.dataset_info("glue/SST-2").files:
+        (sst / f.path).parent.mkdir(parents=True, exist_ok=True)
+        (sst / f.path).write_text("x")
+    assert download.data_roots() == [tmp_path / "work" / "shared" / "data"]
+    assert download.dataset_path("glue/SST-2", download=False) == sst
+    monkeypatch.setenv("BERTEDU_DATA", str(tmp_path / "elsewhere"))  # the variable wins
+    assert download.data_roots() == [tmp_path / "elsewhere"]
 
 
 # ------------------------------------------------------------------------------------ registry

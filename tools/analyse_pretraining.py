@@ -139,6 +139,24 @@ def _load(run_dir: Path, path: Path | None, tok, config) -> torch.nn.Module:
     return model
 
 
+def export(run_dir: Path, step: int, dest: Path) -> Path:
+    """Write the checkpoint of ``step`` as a loadable folder (config.json, model.safetensors, vocab.txt) with
+    the run's ``run.json`` and its ``metrics.jsonl`` up to that step."""
+    from bertedu import PretrainConfig, read_metrics, save_pretrained
+
+    path = run_dir / "checkpoints" / f"step-{step:07d}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: pick a kept step of {run_dir}/checkpoints")
+    run = json.loads((run_dir / "run.json").read_text())
+    tok = bertedu.BertTokenizer.from_vocab_file(run_dir / "vocab.txt")
+    model = _load(run_dir, path, tok, PretrainConfig.from_dict(run["config"]))
+    save_pretrained(model, dest, tok)
+    kept = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["step"] <= step]
+    (dest / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    (dest / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    return dest
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run_dir", type=Path, help="a python -m bertedu.pretrain --out directory")
@@ -148,11 +166,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--drop-books", nargs="*", default=None,
                    help="the run's --drop-books, if run.json does not record its command line")
     p.add_argument("--steps", type=int, nargs="*", default=None, help="analyse only these steps (0 = untrained)")
+    p.add_argument("--export", nargs=2, metavar=("STEP", "DEST"), default=None,
+                   help="also write checkpoint STEP as a loadable folder DEST (with run.json, metrics.jsonl)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
     if not (args.run_dir / "run.json").is_file():
         sys.exit(f"error: run_dir {args.run_dir} has no run.json: pass a python -m bertedu.pretrain --out directory")
     torch.set_num_threads(args.threads)
+    if args.export:
+        dest = export(args.run_dir, int(args.export[0]), Path(args.export[1]))
+        print(f"exported step {args.export[0]} to {dest}")
     result = analyse(args.run_dir, args.every, args.max_pairs, args.drop_books, args.steps)
     out = args.out or args.run_dir / "diagnostics.json"
     out.write_text(json.dumps(result, indent=1) + "\n")

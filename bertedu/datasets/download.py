@@ -34,9 +34,20 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "bertedu"
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]  # bertedu/datasets/download.py -> the repository (or site-packages)
+
+
+def data_roots() -> list[Path]:
+    """Where shared data sets are looked for first: ``$BERTEDU_DATA`` if set, else the project's layout,
+    a ``shared/data`` folder beside the checkout (``<checkout>/../shared/data``), when it exists."""
+    if os.environ.get("BERTEDU_DATA"):
+        return [Path(os.environ["BERTEDU_DATA"]).expanduser()]
+    beside = CHECKOUT.parent / "shared" / "data"
+    return [beside] if beside.is_dir() else []
+
+
 def _candidates(info: DatasetInfo) -> list[Path]:
-    roots = [Path(os.environ["BERTEDU_DATA"]).expanduser()] if os.environ.get("BERTEDU_DATA") else []
-    return [root / info.folder for root in roots + [cache_root()]]
+    return [root / info.folder for root in data_roots() + [cache_root()]]
 
 
 def _complete(folder: Path, info: DatasetInfo) -> bool:
@@ -110,7 +121,8 @@ def _not_found(info: DatasetInfo, looked: list[Path], why: str) -> FileNotFoundE
     return FileNotFoundError(
         f"data set {info.name!r} not found. Looked in:\n{where}\n{why}\nTo fix it, either\n"
         f"  1. set BERTEDU_DATA to a folder with the shared data layout (it must contain "
-        f"{info.folder}/), e.g. `export BERTEDU_DATA=/path/to/shared/data`, or\n"
+        f"{info.folder}/), e.g. `export BERTEDU_DATA=/path/to/shared/data`, or put that folder at "
+        f"{CHECKOUT.parent / 'shared' / 'data'} (beside the checkout), or\n"
         f"  2. go online and call bertedu.dataset_path({info.name!r}): it downloads from "
         f"{info.homepage} into {cache_root() / info.folder} (checksum-verified; set BERTEDU_CACHE "
         f"to choose another place).")

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-IGNORE_INDEX = -100  # label of positions a token-level loss skips (PyTorch's cross_entropy default)
+from bertedu.model.checks import IGNORE_INDEX  # noqa: F401  (re-exported for the heads)
 
 
 def _describe(value: Any) -> str:

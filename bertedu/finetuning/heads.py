@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertedu.finetuning.loading import load_backbone, save_task_model, task_from_pretrained
+from bertedu.model.bert import BertModel
 from bertedu.finetuning._checks import (IGNORE_INDEX, check_class_labels, check_positions,
                                         check_sequence_labels, check_token_labels)
 
@@ -140,8 +142,7 @@ class _TaskHead(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.bert.get_input_embeddings()
 
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+    num_parameters = BertModel.num_parameters  # one definition; it counts this module's parameters
 
     def hf_config_extras(self) -> dict[str, Any]:
         """Fields a ``transformers`` config.json needs to rebuild this head (see finetuning.loading)."""
@@ -151,6 +152,19 @@ class _TaskHead(nn.Module):
     def kwargs_from_config(cls, values: dict[str, Any]) -> dict[str, Any]:
         """Constructor keywords read back from a config.json dictionary (inverse of hf_config_extras)."""
         return {"classifier_dropout": values.get("classifier_dropout")}
+
+    # The checkpoint protocol: bertedu.from_pretrained / save_pretrained / load_hf_state_dict (in
+    # bertedu.model.checkpoint, which may not import fine-tuning code) hand task heads to these methods.
+    @classmethod
+    def from_checkpoint(cls, path: Any, **kwargs: Any) -> tuple[nn.Module, Any]:
+        """(model, LoadReport) built on the checkpoint in ``path``; see finetuning.loading.task_from_pretrained."""
+        return task_from_pretrained(path, cls, **kwargs)
+
+    def save_checkpoint(self, path: Any, tokenizer: Any = None) -> Any:
+        return save_task_model(self, path, tokenizer)
+
+    def load_reference_state_dict(self, state_dict: Any) -> Any:
+        return load_backbone(self, state_dict)
 
 
 def _num_labels(values: dict[str, Any]) -> int | None:

@@ -32,8 +32,9 @@ _POOLER = "pooler."
 
 def is_task_head(model: Any) -> bool:
     """True for the heads of :mod:`bertedu.finetuning.heads` (``bert`` + ``head_prefixes``)."""
-    from bertedu.finetuning.heads import _TaskHead
-    return isinstance(model, _TaskHead)
+    # duck-typed, so that heads.py may import this module (no import cycle): a task head has a ``bert``
+    # backbone and declares which state-dict prefixes are its own
+    return isinstance(model, nn.Module) and hasattr(model, "head_prefixes") and hasattr(model, "bert")
 
 
 def _split(model: nn.Module, state_dict: Mapping[str, Any], fresh_head: bool
@@ -139,8 +140,8 @@ def task_from_pretrained(path: str | os.PathLike[str], model_class: type, *, att
     weights are drawn from ``generator``; ``report.fresh`` lists them.
     """
     from bertedu import BertConfig
-    from bertedu.finetuning.heads import _TaskHead
-    if not (isinstance(model_class, type) and issubclass(model_class, _TaskHead)):
+    if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)
+            and hasattr(model_class, "head_prefixes") and hasattr(model_class, "kwargs_from_config")):
         raise TypeError(f"model_class must be a bertedu task head class, got {model_class!r}")
     directory = Path(path)
     if not (directory / "config.json").is_file():

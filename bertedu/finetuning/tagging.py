@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Sequence
 
 import torch
 
-IGNORE_INDEX = -100
+from bertedu.model.checks import IGNORE_INDEX
 
 __all__ = ["WordEncoding", "encode_words", "align_word_labels", "word_predictions", "collate_word_encodings"]
 

@@ -146,6 +146,8 @@ def load_hf_state_dict(model: nn.Module, state_dict: Mapping[str, Any]) -> LoadR
     tolerated; anything else raises ``ValueError`` before a single tensor is copied, listing every
     unknown key, missing key and shape mismatch.  Returns a :class:`LoadReport`.
     """
+    if hasattr(model, "load_reference_state_dict"):  # a task head (bertedu.finetuning): its own rules
+        return model.load_reference_state_dict(state_dict)
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict must be a mapping of key -> tensor, got {type(state_dict).__name__}")
     targets = _model_tensors(model)
@@ -191,17 +193,36 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
 
 
 def from_pretrained(path: str | os.PathLike[str], model_class: type[nn.Module] | None = None, *,
-                    attn_implementation: str | None = None) -> nn.Module:
+                    attn_implementation: str | None = None, return_report: bool = False,
+                    **head_kwargs: Any) -> Any:
     """Build a model from a checkpoint directory (``config.json`` + weights), in eval mode.
 
-    ``model_class`` is :class:`~bertedu.BertModel` or :class:`~bertedu.BertForPreTraining`; by default
-    BertForPreTraining when the checkpoint contains ``cls.*`` head weights, else BertModel.
-    ``attn_implementation`` ("eager" or "sdpa") overrides the config's attention path; real
-    checkpoints do not say which one to use, so the default is the config's (``"sdpa"``).
+    ``model_class`` is :class:`~bertedu.BertModel` or :class:`~bertedu.BertForPreTraining` (by default
+    BertForPreTraining when the checkpoint contains ``cls.*`` head weights, else BertModel), or a task
+    head such as :class:`~bertedu.BertForSequenceClassification`: then the checkpoint's encoder is the
+    backbone and ``head_kwargs`` (``num_labels=2``, ``generator=``, ``fresh_head=``...) build the head,
+    whose new weights are initialised as the reference does. ``attn_implementation`` ("eager" or "sdpa")
+    overrides the config's attention path. ``return_report=True`` returns ``(model, LoadReport)``:
+    ``report.fresh`` names the newly initialised keys, ``report.ignored`` the unused ones.
     """
     directory = Path(path)
     if not directory.is_dir():
+        if directory.is_file():
+            raise ValueError(f"{directory} is a file: pass the checkpoint *directory* that holds config.json "
+                             f"and model.safetensors (here: {directory.parent})")
+        if len(directory.parts) <= 2 and not str(path).startswith((".", "/", "~")):
+            raise FileNotFoundError(
+                f"checkpoint directory {directory} does not exist; if {str(path)!r} is a Hugging Face hub id, "
+                f"download it first (huggingface_hub.snapshot_download({str(path)!r}), online) and pass the "
+                f"folder it returns")
         raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
+    if isinstance(model_class, type) and hasattr(model_class, "from_checkpoint"):  # a task head
+        model, report = model_class.from_checkpoint(directory, attn_implementation=attn_implementation,
+                                                    **head_kwargs)
+        return (model, report) if return_report else model
+    if head_kwargs:
+        raise TypeError(f"unexpected keyword(s) {sorted(head_kwargs)}: they build task heads; pass a head class as "
+                        f"model_class (e.g. bertedu.BertForSequenceClassification)")
     config = BertConfig.from_json_file(directory / "config.json")
     if attn_implementation is not None:
         config = BertConfig.from_dict({**config.to_dict(), "attn_implementation": attn_implementation})
@@ -212,8 +233,8 @@ def from_pretrained(path: str | os.PathLike[str], model_class: type[nn.Module] |
     if not (isinstance(model_class, type) and issubclass(model_class, (BertModel, BertForPreTraining))):
         raise TypeError(f"model_class must be BertModel or BertForPreTraining, got {model_class!r}")
     model = model_class(config)
-    load_hf_state_dict(model, state_dict)
-    return model.eval()
+    report = load_hf_state_dict(model, state_dict)
+    return (model.eval(), report) if return_report else model.eval()
 
 
 def save_pretrained(model: nn.Module, path: str | os.PathLike[str], tokenizer: Any = None) -> Path:
@@ -222,6 +243,8 @@ def save_pretrained(model: nn.Module, path: str | os.PathLike[str], tokenizer: A
     The tied decoder weight and its bias alias are left out (safetensors refuses tensors that share
     memory, and the reference re-ties them on load).  Returns the directory.
     """
+    if hasattr(model, "save_checkpoint"):  # a task head (bertedu.finetuning) writes its own config fields
+        return model.save_checkpoint(path, tokenizer)
     tensors = _model_tensors(model)  # validates the model type
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)

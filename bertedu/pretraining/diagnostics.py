@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import torch
 
-IGNORE = -100  # label of positions that are not MLM targets
+from bertedu.model.checks import IGNORE_INDEX as IGNORE  # label of positions that are not MLM targets
 
 
 # ----------------------------------------------------------------------------- context-free baselines
