@@ -204,3 +204,22 @@ def test_bad_arguments(tok, tmp_path):
         tok.batch_encode(["a", "b"], ["c"])
     with pytest.raises(FileNotFoundError, match="vocab"):
         BertTokenizer.from_vocab_file(tmp_path / "nope.txt")
+
+
+def test_empty_batch_is_a_clear_error():
+    tok = BertTokenizer.from_tokens(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"])
+    with pytest.raises(ValueError, match="texts is empty"):
+        tok.batch_encode([], return_tensors="pt")
+
+
+def test_a_cased_vocabulary_with_lower_casing_warns():
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    cased = specials + [w for n in ("Paris", "London", "Anna", "Berlin", "Tokyo") for w in (n, n.lower())] * 1
+    cased += [f"Word{i}" for i in range(20)] + [f"word{i}" for i in range(20)]
+    with pytest.warns(UserWarning, match="looks cased"):
+        BertTokenizer.from_tokens(cased)
+    import warnings as w
+    with w.catch_warnings():
+        w.simplefilter("error")
+        BertTokenizer.from_tokens(cased, do_lower_case=False)  # no warning: it is told the truth
+        BertTokenizer.from_tokens(specials + [f"word{i}" for i in range(40)])  # uncased: no warning

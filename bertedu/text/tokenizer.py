@@ -31,6 +31,7 @@ import functools
 import os
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -118,6 +119,13 @@ def _split_on_punctuation(word: str) -> list[str]:
     if current:
         pieces.append(current)
     return pieces
+
+
+def looks_cased(vocab: dict[str, int]) -> bool:
+    """True when over 5% of the whole-word entries start with a capital letter (an uncased vocabulary has
+    none: bert-base-uncased has 0 of 30,522; bert-base-cased has ~20%)."""
+    words = [t for t in vocab if t[:1].isalpha() and not t.startswith("[")]
+    return len(words) >= 20 and sum(t[0].isupper() for t in words) > 0.05 * len(words)
 
 
 def load_vocab(path: str | os.PathLike[str]) -> dict[str, int]:
@@ -221,6 +229,10 @@ class BertTokenizer:
         self.vocab = vocab
         self.ids_to_tokens = {i: t for t, i in vocab.items()}
         self.do_lower_case = do_lower_case
+        if do_lower_case and looks_cased(vocab):
+            warnings.warn("this vocabulary looks cased (many capitalised entries) but do_lower_case=True: every "
+                          "text is lower-cased first, so capitalised words become other pieces or [UNK]; pass "
+                          "do_lower_case=False for a cased vocabulary", UserWarning, stacklevel=2)
         # Special tokens are cut out of the raw text first (so "[MASK]" typed in a text stays one token);
         # the rest goes through the basic tokenizer with nothing protected, as in the original code.
         self.basic = BasicTokenizer(do_lower_case=do_lower_case, never_split=())
@@ -335,6 +347,8 @@ class BertTokenizer:
         ``return_tensors="pt"`` gives ``torch.long`` tensors of shape (B, T)."""
         if isinstance(texts, str) or not isinstance(texts, Sequence):
             raise TypeError("texts must be a list of str; use encode() for a single text")
+        if len(texts) == 0:
+            raise ValueError("texts is empty: pass at least one text (an empty batch has no shape to pad to)")
         if text_pairs is not None and (isinstance(text_pairs, str) or len(text_pairs) != len(texts)):
             raise ValueError(f"text_pairs must be a list with one str per text ({len(texts)})")
         if return_tensors not in (None, "pt"):
