@@ -157,6 +157,68 @@ def export(run_dir: Path, step: int, dest: Path) -> Path:
     return dest
 
 
+def provenance(diag: dict, run: dict, *, command: str, commit: str, minutes: float, note: str = "") -> str:
+    """PROVENANCE.md for an exported checkpoint, every number read from ``diag`` (this tool's JSON)."""
+    rows = diag["checkpoints"]
+    last = rows[-1]
+    m = last["mlm"]["mask"]
+    cfg = run["config"]
+    lines = [
+        f"# Provenance of `cpu-tiny` (step {last['step']:,})", "",
+        "A 2-layer, H=128, A=2 BERT (the \"tiny\" preset) pre-trained with masked LM + next sentence prediction "
+        "on a CPU by the project's own code (`python -m bertedu.pretrain`).", "",
+        "## How it was made",
+        f"- Command: `{command}`",
+        f"- Code: bertedu at commit `{commit}` (the commit the run started from).",
+        f"- Training time: {minutes:.0f} minutes on 1 torch thread of a 2-core machine shared with other jobs. {note}",
+        f"- Recipe: {cfg['batch_size']} x {cfg['max_seq_length']}-token pairs a step, AdamW lr {cfg['lr']} "
+        f"(warmup {cfg['warmup_steps']} steps, linear decay to 0 at step {cfg['total_steps']:,}), weight decay "
+        f"{cfg['weight_decay']}, clipping {cfg['max_grad_norm']}, dropout {cfg.get('dropout')}, "
+        f"{cfg['masking']} masking (15%, 80/10/10), NSP pairs drawn {cfg['dupe_factor']} ways (fresh cut points "
+        f"and NotNext partners), masked-only MLM logits, seed {cfg['seed']}.",
+        f"- Corpus: WikiText-2 raw valid + test (every 5th article held out, by whole article), 14 Project "
+        f"Gutenberg books (the King James Bible left out: its 1,189 chapters would be half of all documents and of "
+        f"all NotNext partners) and 126 US presidential speeches: {run['train_documents']:,} training documents, "
+        f"{run['train_examples']:,} pairs. No SQuAD context is in it. Vocabulary: 8,000 WordPiece tokens "
+        f"trained on the training documents (`vocab.txt`).", "",
+        "## Does it use the context? Held-out Wikipedia, `[MASK]` targets only",
+        f"{diag['mask_targets']:,} `[MASK]` targets in {diag['heldout_pairs']:,} held-out pairs (masks fixed "
+        "once). The best context-free guess is the in-domain unigram's, fitted on the *training* Wikipedia "
+        f"articles: always answer `{diag['best_context_free_guess']}`.", "",
+        "| step | accuracy at [MASK] | x best context-free guess | loss | share of its top answer | distinct answers |",
+        "|---|---|---|---|---|---|"]
+    for r in rows:
+        k = r["mlm"]["mask"]
+        lines.append(f"| {r['step']:,} | {k['accuracy']:.1%} | {k['ratio']:.2f}x | {k['loss']:.3f} | "
+                     f"{k['top_answer_share']:.0%} (`{k['top_answer']}`) | {k['distinct_answers']:,} |")
+    b = diag["baselines"]
+    lines += ["", f"- Always `{diag['best_context_free_guess']}`: {m['unigram_accuracy']:.1%}, unigram loss "
+              f"{m['unigram_loss']:.3f}. **Final: {m['accuracy']:.1%} = {m['ratio']:.2f}x.**",
+              f"- A one-neighbour (bigram) guess from the training Wikipedia, reading the *uncorrupted* neighbour "
+              f"(which flatters it): left {b['left_neighbour_accuracy_at_mask']:.1%}, right "
+              f"{b['right_neighbour_accuracy_at_mask']:.1%}.",
+              f"- All targets: accuracy {last['mlm']['all']['accuracy']:.1%}; kept targets (the answer is in the "
+              f"input): {last['mlm']['kept']['accuracy']:.1%}; random-word targets: "
+              f"{last['mlm']['random']['accuracy']:.1%}.", "",
+              "## NSP, split by where B came from", "", "| step | IsNext | NotNext, B from Wikipedia | "
+              "NotNext, B from a book or speech |", "|---|---|---|---|"]
+    for r in rows:
+        n = r["nsp"]
+        lines.append(f"| {r['step']:,} | {n['is_next']:.1%} | {n['not_next_same_genre']:.1%} | "
+                     f"{n.get('not_next_other_genre', float('nan')):.1%} |")
+    lines += ["", "NotNext is spotted when B changes genre, and mostly missed when B is another Wikipedia "
+              "article: the NSP head reads genre more than coherence (RoBERTa, Liu et al. 2019; ALBERT, Lan et "
+              "al. 2019).", "", "## Fill-mask at a few steps", ""]
+    for r in [rows[i] for i in sorted({0, len(rows) // 3, 2 * len(rows) // 3, len(rows) - 1})]:
+        lines.append(f"- step {r['step']:,}: " + "; ".join(f"{f['text']} -> {', '.join(f['top3'])}"
+                                                      for f in r["fill_mask"][:3]))
+    lines += ["", "## Files", "- `model.safetensors`, `config.json`, `vocab.txt`: `BertForPreTraining` in the "
+              "reference key format (`bertedu.from_pretrained` and `transformers` load it).",
+              "- `metrics.jsonl` (the run's log up to this step), `run.json` (settings, data counts), "
+              "`diagnostics.json` (everything above, per checkpoint; made by `tools/analyse_pretraining.py`)."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run_dir", type=Path, help="a python -m bertedu.pretrain --out directory")
@@ -168,6 +230,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, nargs="*", default=None, help="analyse only these steps (0 = untrained)")
     p.add_argument("--export", nargs=2, metavar=("STEP", "DEST"), default=None,
                    help="also write checkpoint STEP as a loadable folder DEST (with run.json, metrics.jsonl)")
+    p.add_argument("--provenance", action="store_true",
+                   help="also write PROVENANCE.md into the --export folder (needs --command, --commit, --minutes)")
+    p.add_argument("--command", default="", help="the command that trained the run (recorded as given)")
+    p.add_argument("--commit", default="", help="the commit the run started from")
+    p.add_argument("--minutes", type=float, default=0.0, help="training minutes")
+    p.add_argument("--note", default="", help="a sentence added to the provenance (e.g. why the run stopped)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
     if not (args.run_dir / "run.json").is_file():
@@ -180,6 +248,14 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or args.run_dir / "diagnostics.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
+    if args.provenance:
+        if not (args.export and args.command and args.commit):
+            p.error("--provenance needs --export, --command and --commit")
+        run = json.loads((args.run_dir / "run.json").read_text())
+        text = provenance(result, run, command=args.command, commit=args.commit, minutes=args.minutes,
+                          note=args.note)
+        (Path(args.export[1]) / "PROVENANCE.md").write_text(text)
+        print(f"wrote {Path(args.export[1]) / 'PROVENANCE.md'}")
 
 
 if __name__ == "__main__":
