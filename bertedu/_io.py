@@ -39,3 +39,54 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """:func:`atomic_write` for a UTF-8 text file."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+# ----------------------------------------------------------------------------- resumable runs
+LATEST = "latest.json"
+
+
+def write_step_file(folder: str | os.PathLike[str], step: int, state: dict, keep: int) -> Path:
+    """Save ``state`` as ``folder/step-XXXXXXX.pt`` atomically, then point ``folder/latest.json`` at it (last,
+    so a crash mid-save leaves the previous checkpoint as the latest); keep the newest ``keep`` files."""
+    import json
+
+    import torch
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:07d}.pt"
+    atomic_write(folder / name, lambda tmp: torch.save(state, tmp))
+    atomic_write_text(folder / LATEST, json.dumps({"step": step, "file": name}))
+    for old in sorted(folder.glob("step-*.pt"))[:-max(1, keep)]:  # zero-padded names sort by step
+        old.unlink()
+    return folder / name
+
+
+def latest_step_file(folder: str | os.PathLike[str]) -> Path | None:
+    """The file ``folder/latest.json`` points at, or None when there is no checkpoint yet."""
+    import json
+
+    pointer = Path(folder) / LATEST
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / json.loads(pointer.read_text(encoding="utf-8"))["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{pointer} points at {path.name}, which is missing; delete the pointer to "
+                                f"start over or restore the file")
+    return path
+
+
+class DictConfig:
+    """``to_dict`` / ``from_dict`` for a settings dataclass (unknown keys in a saved dict are ignored)."""
+
+    def to_dict(self) -> dict:
+        import dataclasses
+
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: dict):  # noqa: ANN206
+        import dataclasses
+
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in values.items() if k in known})

@@ -291,31 +291,26 @@ def test_time_limit_pauses_with_a_checkpoint(tmp_path, tokenizer, documents):
 
 
 def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, tokenizer, documents, monkeypatch):
-    import bertedu.pretraining.state as pretrain
-
     cfg = small_config(save_every=2, total_steps=6)
     data = prepare_dataset(documents, tokenizer, cfg)
-    real = pretrain._write_torch
+    real = torch.save
     calls = []
 
-    def dying_writer(obj):
+    def dying_save(obj, path):  # the second checkpoint: half a file, then the "power cut"
         calls.append(1)
         if len(calls) < 2:
-            return real(obj)
+            return real(obj, path)
+        __import__("pathlib").Path(path).write_bytes(b"PK\x03\x04 half a checkpoint")
+        raise OSError("disk full")
 
-        def write(tmp):  # half a file, then the "power cut"
-            tmp.write_bytes(b"PK\x03\x04 half a checkpoint")
-            raise OSError("disk full")
-        return write
-
-    monkeypatch.setattr(pretrain, "_write_torch", dying_writer)
+    monkeypatch.setattr(torch, "save", dying_save)  # bertedu._io.write_step_file saves with torch.save
     with pytest.raises(OSError, match="disk full"):
         _run(tmp_path, "run", data, cfg)
     ckpt_dir = tmp_path / "run/checkpoints"
     assert latest_checkpoint(tmp_path / "run").name == "step-0000002.pt"
     assert sorted(p.name for p in ckpt_dir.iterdir()) == ["latest.json", "step-0000002.pt"]  # no debris
     (ckpt_dir / ".step-0000004.pt.tmp-999").write_bytes(b"debris of a killed process")  # as SIGKILL leaves it
-    monkeypatch.setattr(pretrain, "_write_torch", real)
+    monkeypatch.setattr(torch, "save", real)
     resumed = _run(tmp_path, "run", data, cfg, resume=True)
     full = _run(tmp_path, "full", data, cfg)
     for p, q in zip(full.parameters(), resumed.parameters()):

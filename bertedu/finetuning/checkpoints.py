@@ -20,13 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from bertedu._io import atomic_write, atomic_write_text
+from bertedu._io import LATEST, latest_step_file, write_step_file
 
 __all__ = ["save_state", "load_state", "latest_state", "remove_checkpoints", "data_fingerprint",
            "RESUMABLE_CHANGES", "CHECKPOINT_DIR"]
 
 CHECKPOINT_DIR = "checkpoints"
-LATEST = "latest.json"
 # settings a resumed run may change: they do not alter what any later step computes
 RESUMABLE_CHANGES = frozenset({"threads", "log_every", "save_every", "keep_checkpoints", "device"})
 
@@ -46,24 +45,12 @@ def save_state(out_dir: str | Path, step: int, model: nn.Module, optimizer: torc
              "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
              "progress": progress, "config_json": json.dumps(config.to_dict()), "fingerprint": fingerprint}
-    name = f"step-{step:07d}.pt"
-    atomic_write(folder / name, lambda tmp: torch.save(state, tmp))
-    atomic_write_text(folder / LATEST, json.dumps({"step": step, "file": name}))
-    for old in sorted(folder.glob("step-*.pt"))[:-max(1, keep)]:  # zero-padded names sort by step
-        old.unlink()
-    return folder / name
+    return write_step_file(folder, step, state, keep)
 
 
 def latest_state(out_dir: str | Path) -> Path | None:
     """The checkpoint ``latest.json`` points at, or None when the run has none."""
-    pointer = Path(out_dir) / CHECKPOINT_DIR / LATEST
-    if not pointer.is_file():
-        return None
-    path = pointer.parent / json.loads(pointer.read_text(encoding="utf-8"))["file"]
-    if not path.is_file():
-        raise FileNotFoundError(f"{pointer} points at {path.name}, which is missing; delete {pointer.parent} "
-                                "to start over")
-    return path
+    return latest_step_file(Path(out_dir) / CHECKPOINT_DIR)
 
 
 def load_state(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,

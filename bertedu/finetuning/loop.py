@@ -17,7 +17,6 @@ which :func:`finetune` seeds with ``seed`` and every checkpoint saves.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from bertedu._io import DictConfig
 from bertedu.finetuning.batching import bucket_batches
 from bertedu.finetuning.checkpoints import data_fingerprint, latest_state, load_state, save_state
 from bertedu.finetuning.features import collate, feature_length
@@ -43,7 +43,7 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(DictConfig):
     """Settings of one fine-tuning run. Defaults: the paper's GLUE recipe (Sec. 4.1, A.3)."""
 
     lr: float = 3e-5  # the paper's grid: 5e-5, 3e-5, 2e-5
@@ -101,13 +101,6 @@ class FinetuneConfig:
         if self.max_seq_length is not None and self.max_seq_length < 8:
             raise ConfigError("max_seq_length", f"must be >= 8, got {self.max_seq_length}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "FinetuneConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 @dataclass

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertedu._io import DictConfig
 from bertedu.model.checks import IGNORE_INDEX
 
 if TYPE_CHECKING:  # annotations only
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # annotations only
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(DictConfig):
     """Hyper-parameters of a pre-training run (paper A.2; defaults scaled down for a CPU).
 
     ``batch_size`` is the *global* number of sequences per micro-step (split over DDP ranks); one optimiser
@@ -104,13 +105,6 @@ class PretrainConfig:
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"PretrainConfig.dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "PretrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 def exempt_from_weight_decay(name: str) -> bool:

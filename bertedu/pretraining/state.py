@@ -17,16 +17,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from bertedu._io import atomic_write
+from bertedu._io import LATEST, atomic_write, latest_step_file, write_step_file  # noqa: F401 (LATEST)
 from bertedu.pretraining.data import BatchStream
 from bertedu.pretraining.distributed import unwrap_model
 
 CHECKPOINT_DIR = "checkpoints"
-LATEST = "latest.json"
-
-
-def _write_torch(obj: Any) -> Callable[[Path], None]:
-    return lambda tmp: torch.save(obj, tmp)
 
 
 def save_checkpoint(out_dir: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -51,24 +46,12 @@ def save_checkpoint(out_dir: str | Path, step: int, model: nn.Module, optimizer:
         "stream": stream.state_dict(),
         "config_json": json.dumps(config.to_dict()),
     }
-    name = f"step-{step:07d}.pt"
-    atomic_write(ckpt_dir / name, _write_torch(state))
-    atomic_write(ckpt_dir / LATEST, lambda tmp: tmp.write_text(json.dumps({"step": step, "file": name})))
-    for old in sorted(ckpt_dir.glob("step-*.pt"))[:-keep]:  # zero-padded names sort by step
-        old.unlink()
-    return ckpt_dir / name
+    return write_step_file(ckpt_dir, step, state, keep)
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:
     """The checkpoint file ``latest.json`` points at, or None if there is none yet."""
-    pointer = Path(out_dir) / CHECKPOINT_DIR / LATEST
-    if not pointer.is_file():
-        return None
-    path = pointer.parent / json.loads(pointer.read_text())["file"]
-    if not path.is_file():
-        raise FileNotFoundError(f"{pointer} points at {path.name}, which is missing; delete the pointer to "
-                                f"start over or restore the file")
-    return path
+    return latest_step_file(Path(out_dir) / CHECKPOINT_DIR)
 
 
 # settings a resumed run may change: they do not alter what the next step computes
