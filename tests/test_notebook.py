@@ -7,8 +7,10 @@ nbval compares must not contain random ids; the Colab setup cell is generated fr
 from __future__ import annotations
 
 import configparser
+import importlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,8 @@ import pytest
 from bertedu import notebook as nb
 
 ROOT = Path(__file__).resolve().parent.parent
-QUIZ_FILES = sorted((ROOT / "data" / "quizzes").glob("*.json"))
+QUIZ_DIR = ROOT / "data" / "quizzes"
+QUIZ_FILES = sorted(QUIZ_DIR.rglob("*.json"))       # chapter quizzes, <chapter>_checkN.json and checks/*.json
 
 
 def _question(kind: str = "single", correct: tuple[bool, ...] = (True, False, False)) -> dict:
@@ -35,10 +38,14 @@ def test_there_is_a_quiz_for_every_chapter():
     assert not missing, f"chapters without data/quizzes/<chapter>.json: {missing}"
 
 
-@pytest.mark.parametrize("path", QUIZ_FILES, ids=[p.stem for p in QUIZ_FILES])
+def _is_check(path: Path) -> bool:
+    return path.parent.name == "checks" or bool(re.search(r"_check\d*$", path.stem))
+
+
+@pytest.mark.parametrize("path", QUIZ_FILES, ids=[str(p.relative_to(QUIZ_DIR)) for p in QUIZ_FILES])
 def test_every_quiz_file_is_valid_and_bilingual(path: Path):
-    questions = nb.load_quiz(path.stem)                  # validates: 3-5 questions, counts, feedback
-    assert 3 <= len(questions) <= 5
+    questions = nb.load_quiz(path.stem)                  # validates: question count, answers, feedback, $
+    assert (1 if _is_check(path) else 3) <= len(questions) <= 5   # quick checks may have 1-2 questions
     for q in questions:
         n_correct = sum(a["correct"] for a in q["answers"])
         assert n_correct == 1 if q.get("type", "single") == "single" else 2 <= n_correct < len(q["answers"])
@@ -61,6 +68,78 @@ def test_validate_quiz_names_the_problem(mutate, message):
     assert nb.validate_quiz(good) is good
     with pytest.raises(ValueError, match=message):
         nb.validate_quiz(mutate(good))
+
+
+def test_quick_checks_may_have_one_or_two_questions(tmp_path):
+    two = [_question(), _question()]
+    with pytest.raises(ValueError, match="chapter quiz has 3-5 questions, got 2"):
+        nb.validate_quiz(two)                            # an end-of-chapter quiz still needs 3
+    assert nb.validate_quiz(two, min_questions=1) is two
+    with pytest.raises(ValueError, match="min_questions"):
+        nb.validate_quiz(two, min_questions=0)
+    (tmp_path / "checks").mkdir()
+    for path in (tmp_path / "09_x_check1.json", tmp_path / "checks" / "09_x_1.json", tmp_path / "09_x.json"):
+        path.write_text(json.dumps(two), encoding="utf-8")
+    assert len(nb.load_quiz("09_x_check1", tmp_path)) == 2           # a check bank: 1-5 questions
+    assert len(nb.load_quiz("09_x_1", tmp_path)) == 2                # found in checks/
+    assert len(nb.load_quiz("checks/09_x_1", tmp_path)) == 2
+    with pytest.raises(ValueError, match="3-5 questions"):
+        nb.load_quiz("09_x", tmp_path)                               # a chapter quiz: 3-5
+    assert len(nb.load_quiz("09_x", tmp_path, min_questions=2)) == 2
+    quiz_module = importlib.import_module("bertedu.notebook.quiz")
+    html = quiz_module.quiz_html(two, "quiz-09_x_check1", min_questions=1)
+    assert 'data-numquestions="2"' in html
+    with pytest.raises(FileNotFoundError, match="checks"):
+        nb.load_quiz("09_missing", tmp_path)
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("costs $O(T^2)$ memory", True),
+    ("two formulas $a$ and $$b$$", True),
+    ("the prefix &#36; is literal", True),
+    ("costs 5$ per hour", False),
+    ("$a$ and $b", False),
+])
+def test_validate_quiz_rejects_an_odd_number_of_dollars(text, ok):
+    bank = [_question(), _question(), _question()]
+    bank[1]["answers"][2]["feedback_en"] = text
+    if ok:
+        nb.validate_quiz(bank)
+    else:
+        with pytest.raises(ValueError, match=r"question 2, option 3 'feedback_en' has an odd number .*&#36;"):
+            nb.validate_quiz(bank)
+    bank = [_question(), _question(), _question()]
+    bank[2]["zh"] = text
+    if not ok:
+        with pytest.raises(ValueError, match=r"question 3 'zh' has an odd number"):
+            nb.validate_quiz(bank)
+
+
+def test_validate_quiz_rejects_backslash_paren_math():
+    bank = [_question(), _question(), _question()]
+    bank[0]["en"] = r"what is \(x\)?"
+    with pytest.raises(ValueError, match=r"question 1 'en' uses"):
+        nb.validate_quiz(bank)
+
+
+def test_quiz_waits_for_mathjax_before_drawing():
+    html = nb.quiz_html([_question(), _question(), _question()], "quiz-m")
+    script = html[html.index("<script>"):]
+    # jupyterquiz reads MathJax.version[0] 500 ms after drawing: draw only once the real MathJax is there
+    # (or there is none), never while window.MathJax is still the page's configuration object.
+    assert "typeof M === 'undefined'" in script and "M.version" in script and "M.typeset" in script
+    ready = script.index("bertedu_mathjax_ready()")
+    assert ready < script.index("show_questions(q[0]")
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the readiness function is not run")
+    quiz_module = importlib.import_module("bertedu.notebook.quiz")
+    probe = ("function ready(window) {\n" + quiz_module.MATHJAX_READY_JS + "\n}\n"
+             "console.log(JSON.stringify([ready({}), ready({MathJax: {tex: {}}}), ready({MathJax: {version: ''}}),"
+             " ready({MathJax: {version: '3.2.2'}}), ready({MathJax: {version: '3.2.2', typeset() {}}}),"
+             " ready({MathJax: {version: '2.7.9'}})]));")
+    out = subprocess.run([node, "-e", probe], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [True, False, False, False, True, True]
 
 
 def test_validate_quiz_requires_feedback_in_both_languages():
@@ -139,6 +218,39 @@ def test_show_source_is_the_real_source():
         nb.source_html(3)
 
 
+def _short(x: int) -> int:
+    """A function whose lines are all short."""
+    return x + 1
+
+
+def _long(first_argument: int, second_argument: int, third_argument: int, fourth_arg: int = 0) -> int:
+    if first_argument:
+        return first_argument + second_argument + third_argument + fourth_arg + first_argument * 2
+    return 0
+
+
+def test_show_source_wraps_long_lines_instead_of_scrolling():
+    # The column shows 92 columns at 1280 px: a listing with a line over 88 characters soft-wraps (CSS)
+    # with a hanging indent; the code itself is not reformatted.
+    import html as html_lib
+    import inspect
+
+    short = nb.source_html(_short)
+    assert "white-space: pre-wrap" not in short and "<pre" in short      # unchanged plain block
+    long = nb.source_html(_long)
+    assert max(len(line) for line in inspect.getsource(_long).splitlines()) > 88
+    pre = long[long.index("<pre"):long.index("</pre>")]
+    assert "white-space: pre-wrap" in pre[:pre.index(">")]
+    rows = re.findall(r'<span style="display: block; padding-left: (\d+)ch; text-indent: -(\d+)ch">', pre)
+    source_lines = inspect.getsource(_long).splitlines()
+    assert len(rows) == len(source_lines) and "\n" not in pre          # one block per source line
+    indents = [len(line) - len(line.lstrip()) for line in source_lines]
+    assert [int(a) for a, b in rows] == [i + 4 for i in indents] and all(a == b for a, b in rows)
+    shown = [html_lib.unescape(re.sub(r"<[^>]+>", "", row))
+             for row in re.split(r'<span style="display: block;[^"]*">', pre)[1:]]
+    assert [row.rstrip() for row in shown] == [line.rstrip() for line in source_lines]   # verbatim
+
+
 # ------------------------------------------------------------------------------------------ matplotlib
 def test_setup_matplotlib_makes_svg_byte_identical(tmp_path):
     import matplotlib
@@ -173,6 +285,72 @@ def test_bertviz_html_is_deterministic_and_prefers_vendored_scripts():
     assert "window.BERTEDU_VENDOR + 'd3.min'" in a and "cdnjs.cloudflare.com/ajax/libs/d3/5.7.0" in a
     assert '<script src="https://cdnjs' not in a         # require.js is loaded by our loader instead
     assert nb.bertviz_html(raw[0], "head", tokens[:-1] + ["[PAD]"]) != a
+
+
+def _attention(layers: int = 3, heads: int = 4, tokens: int = 5):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("bertviz")
+    g = torch.Generator().manual_seed(0)
+    return tuple(torch.rand(1, heads, tokens, tokens, generator=g).softmax(-1) for _ in range(layers))
+
+
+TOKENS = ["[CLS]", "a", "bat", "flew", "[SEP]"]
+
+
+def _params(markup: str) -> dict:
+    """The PYTHON_PARAMS object bertviz embeds in its script."""
+    start = markup.index("const params = ") + len("const params = ")
+    return json.JSONDecoder().raw_decode(markup[start:])[0]
+
+
+def test_bertviz_head_view_opens_on_one_layer_and_one_head():
+    bv = importlib.import_module("bertedu.notebook.bertviz")
+    attn = _attention()
+    params = _params(bv.bertviz_head_view_html(attn, TOKENS))
+    assert params["layer"] == 0 and params["heads"] == [0]              # defaults: layer 1, head 1
+    params = _params(bv.bertviz_head_view_html(attn, TOKENS, layer=2, heads=[1, 3]))
+    assert params["layer"] == 2 and params["heads"] == [1, 3]           # overridable
+    assert _params(bv.bertviz_head_view_html(attn, TOKENS, heads=None))["heads"] is None   # all heads
+    with pytest.raises(ValueError, match="heads"):
+        bv.bertviz_head_view_html(attn, TOKENS, heads=[])
+    with pytest.raises(ValueError, match="layer"):
+        bv.bertviz_head_view_html(attn, TOKENS, layer=-1)
+
+
+def test_bertviz_head_view_labels_layers_from_1_with_0_based_values():
+    bv = importlib.import_module("bertedu.notebook.bertviz")
+    html = bv.bertviz_head_view_html(_attention(), TOKENS)
+    assert '$("<option />").val(layer).text(layer + 1)' in html         # shown 1..L, value 0..L-1
+    assert ".text(layer))" not in html
+    assert html == bv.bertviz_head_view_html(_attention(), TOKENS)      # still deterministic
+    assert not re.search(r"bertviz-[0-9a-f]{32}", html) and "window.BERTEDU_VENDOR" in html
+
+
+def test_bertviz_model_view_fits_the_column_in_light_mode_and_counts_from_1():
+    bv = importlib.import_module("bertedu.notebook.bertviz")
+    html = bv.bertviz_model_view_html(_attention(), TOKENS)
+    assert "const DIV_WIDTH = 970;" not in html
+    root = re.search(r'<div id="(bertviz-model-[0-9a-f]+)"', html).group(1)
+    assert f"const DIV_WIDTH = Math.min(740, (document.getElementById('{root}') || {{}}).clientWidth || 740);" in html
+    assert _params(html)["display_mode"] == "light"
+    assert ".text(config.layers[i] + 1)" in html and ".text(config.heads[i] + 1)" in html
+    assert "'Layer ' + (config.layers[layerIndex] + 1) + \", Head \" + (config.heads[headIndex] + 1)" in html
+    narrow = bv.bertviz_model_view_html(_attention(), TOKENS, width=600, display_mode="dark")
+    assert "Math.min(600," in narrow and _params(narrow)["display_mode"] == "dark"
+    with pytest.raises(ValueError, match="width"):
+        bv.bertviz_model_view_html(_attention(), TOKENS, width=1200)
+    with pytest.raises(ValueError, match="display_mode"):
+        bv.bertviz_model_view_html(_attention(), TOKENS, display_mode="dim")
+
+
+def test_bertviz_script_is_valid_javascript():
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    bv = importlib.import_module("bertedu.notebook.bertviz")
+    for html in (bv.bertviz_head_view_html(_attention(), TOKENS), bv.bertviz_model_view_html(_attention(), TOKENS)):
+        script = html[html.index('<script type="text/javascript">') + 31:html.rindex("</script>")]
+        subprocess.run([node, "--check", "-"], input=script, text=True, check=True, capture_output=True)
 
 
 # --------------------------------------------------------------------------------- colab, nbval config

@@ -32,10 +32,35 @@ def project_data_dir() -> Path:
                             "checkout of the bertedu repository or set BERTEDU_PROJECT_DATA=/path/to/repo/data")
 
 
-def validate_quiz(questions: Any, name: str = "quiz") -> list[dict]:
+MAX_QUESTIONS = 5
+CHAPTER_MIN_QUESTIONS = 3   # an end-of-chapter quiz
+CHECK_MIN_QUESTIONS = 1     # a quick check inside a chapter (``<chapter>_checkN.json`` or ``checks/*.json``)
+
+# A ``$`` that is not written ``\$``: jupyterquiz turns every one into a MathJax delimiter.
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def _check_dollars(text: str, where: str) -> None:
+    """Math is ``$...$``, so a text needs an even number of ``$``; a literal dollar is ``&#36;``."""
+    n = len(_DOLLAR.findall(text))
+    if n % 2:
+        raise ValueError(f"{where} has an odd number ({n}) of '$': math is $...$ and a literal dollar sign "
+                         f"must be written &#36; (jupyterquiz turns every $ into a math delimiter)")
+    if "\\(" in text or "\\)" in text:
+        raise ValueError(f"{where} uses \\( ... \\): write math in quizzes as $...$")
+
+
+def is_check_bank(name: str) -> bool:
+    """True for a quick-check bank name (``04_attention_check1``, ``checks/...``), False for a chapter quiz."""
+    return bool(re.search(r"_check\d*$", name)) or name.startswith("checks/")
+
+
+def validate_quiz(questions: Any, name: str = "quiz",
+                  min_questions: int = CHAPTER_MIN_QUESTIONS) -> list[dict]:
     """Check a bilingual quiz bank and return it unchanged; raise ValueError naming the first problem.
 
-    Format (a JSON list of 3-5 questions)::
+    Format (a JSON list of ``min_questions``-5 questions: 3-5 for an end-of-chapter quiz, the default;
+    pass ``min_questions=1`` for a quick check of 1-2 questions)::
 
         [{"type": "single",                # "single": exactly one correct answer;
                                            # "multiple": at least two correct and at least one wrong
@@ -45,12 +70,19 @@ def validate_quiz(questions: Any, name: str = "quiz") -> list[dict]:
               "feedback_en": "Why this is right/wrong", "feedback_zh": "为什么对/错"}, ...]}, ...]
 
     Every option carries feedback in both languages: a quiz here teaches, it does not just grade.
-    Text may use inline HTML, markdown links and ``$...$`` math (rendered by MathJax where present).
+    Text may use inline HTML, markdown links and ``$...$`` math (rendered by MathJax where present); a
+    literal dollar sign is ``&#36;`` (an odd number of ``$`` in a text is rejected, naming the question).
     """
+    if isinstance(min_questions, bool) or not isinstance(min_questions, int) or \
+            not 1 <= min_questions <= MAX_QUESTIONS:
+        raise ValueError(f"min_questions must be an int in 1..{MAX_QUESTIONS}, got {min_questions!r}")
     if not isinstance(questions, list):
         raise TypeError(f"{name}: the quiz must be a JSON list of questions, got {type(questions).__name__}")
-    if not 3 <= len(questions) <= 5:
-        raise ValueError(f"{name}: a chapter quiz has 3-5 questions, got {len(questions)}")
+    if not min_questions <= len(questions) <= MAX_QUESTIONS:
+        kind = "a chapter quiz" if min_questions >= CHAPTER_MIN_QUESTIONS else "a quick check"
+        raise ValueError(f"{name}: {kind} has {min_questions}-{MAX_QUESTIONS} questions, got {len(questions)}"
+                         + (" (a quick check inside a chapter: min_questions=1)"
+                            if len(questions) < min_questions else ""))
     for i, q in enumerate(questions):
         where = f"{name}: question {i + 1}"
         if not isinstance(q, dict):
@@ -61,8 +93,9 @@ def validate_quiz(questions: Any, name: str = "quiz") -> list[dict]:
         kind = q.get("type", "single")
         if kind not in ("single", "multiple"):
             raise ValueError(f"{where}: type must be 'single' or 'multiple', got {kind!r}")
-        check_text(q.get("en"), f"{where} 'en'")
-        check_text(q.get("zh"), f"{where} 'zh'")
+        for key in ("en", "zh"):
+            check_text(q.get(key), f"{where} '{key}'")
+            _check_dollars(q[key], f"{where} '{key}'")
         answers = q.get("answers")
         if not isinstance(answers, list) or not 2 <= len(answers) <= 6:
             raise ValueError(f"{where}: 'answers' must be a list of 2-6 options")
@@ -72,6 +105,7 @@ def validate_quiz(questions: Any, name: str = "quiz") -> list[dict]:
                 raise TypeError(f"{aw} must be an object")
             for key in ("en", "zh", "feedback_en", "feedback_zh"):
                 check_text(a.get(key), f"{aw} '{key}'")
+                _check_dollars(a[key], f"{aw} '{key}'")
             if not isinstance(a.get("correct"), bool):
                 raise ValueError(f"{aw}: 'correct' must be true or false, got {a.get('correct')!r}")
         n_correct = sum(a["correct"] for a in answers)
@@ -84,16 +118,36 @@ def validate_quiz(questions: Any, name: str = "quiz") -> list[dict]:
     return questions
 
 
-def load_quiz(chapter: str, directory: str | os.PathLike | None = None) -> list[dict]:
-    """Read and validate ``data/quizzes/<chapter>.json`` (e.g. ``chapter="01_why_bert"``)."""
-    if not isinstance(chapter, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", chapter):
-        raise ValueError(f"chapter must be a file stem like '01_why_bert', got {chapter!r}")
+def quiz_path(chapter: str, directory: str | os.PathLike | None = None) -> Path:
+    """The bank file of ``chapter``: ``<folder>/<chapter>.json``, else ``<folder>/checks/<chapter>.json``.
+
+    ``<folder>`` is ``directory`` or the project's ``data/quizzes``; ``chapter`` may also name the
+    sub-folder itself (``"checks/04_attention_1"``).
+    """
+    if not isinstance(chapter, str) or not re.fullmatch(r"(checks/)?[A-Za-z0-9_-]+", chapter):
+        raise ValueError(f"chapter must be a file stem like '01_why_bert' or '04_attention_check1', "
+                         f"got {chapter!r}")
     folder = Path(directory) if directory is not None else project_data_dir() / "quizzes"
-    path = folder / f"{chapter}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no quiz bank {path}; create it (format: bertedu.notebook.validate_quiz)")
+    for path in (folder / f"{chapter}.json", folder / "checks" / f"{chapter}.json"):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"no quiz bank {folder / f'{chapter}.json'} (nor in {folder / 'checks'}); create it "
+                            f"(format: bertedu.notebook.validate_quiz)")
+
+
+def load_quiz(chapter: str, directory: str | os.PathLike | None = None,
+              min_questions: int | None = None) -> list[dict]:
+    """Read and validate ``data/quizzes/<chapter>.json`` (e.g. ``chapter="01_why_bert"``).
+
+    ``min_questions`` defaults to 3 for a chapter quiz and to 1 for a quick check (a name ending in
+    ``_checkN`` or a bank in ``data/quizzes/checks/``).
+    """
+    path = quiz_path(chapter, directory)
+    if min_questions is None:
+        check = is_check_bank(chapter) or path.parent.name == "checks"
+        min_questions = CHECK_MIN_QUESTIONS if check else CHAPTER_MIN_QUESTIONS
     with open(path, encoding="utf-8") as f:
-        return validate_quiz(json.load(f), name=path.name)
+        return validate_quiz(json.load(f), name=path.name, min_questions=min_questions)
 
 
 def _to_jupyterquiz(questions: list[dict], lang: str) -> list[dict]:
@@ -125,14 +179,29 @@ _QUIZ_COLORS = {
 }
 
 
-def quiz_html(questions: list[dict], key: str) -> str:
+# True once jupyterquiz may draw: no MathJax on the page (plain Jupyter), or the real MathJax 2/3 (it has
+# a version; MathJax 3 also its typeset()), not the configuration object a page sets before loading it.
+MATHJAX_READY_JS = (
+    "    var M = window.MathJax;\n"
+    "    if (typeof M === 'undefined') { return true; }\n"
+    "    var v = String(M.version || '');\n"
+    "    return v[0] === '2' || (v[0] === '3' && typeof M.typeset === 'function');"
+)
+
+
+def quiz_html(questions: list[dict], key: str, min_questions: int = CHAPTER_MIN_QUESTIONS) -> str:
     """The bilingual quiz as one self-contained HTML fragment (two static tabs + jupyterquiz).
 
     The element ids are ``<key>-en-quiz`` / ``<key>-zh-quiz`` (no randomness), so the output is identical on
     every run; jupyterquiz's own JavaScript (bundled from the installed package) renders the questions
     in the browser.  Answers are not shuffled, so "option 2" means the same thing to every reader.
+
+    The questions are drawn only once MathJax is ready (see :data:`MATHJAX_READY_JS`): 500 ms after
+    drawing, jupyterquiz reads ``MathJax.version[0]``, and on a long page ``window.MathJax`` may still be
+    the configuration object then (no version: a TypeError; no ``typeset``: jupyterquiz swaps in a CDN
+    MathJax).  After ~20 s without MathJax the questions are drawn anyway.
     """
-    validate_quiz(questions)
+    validate_quiz(questions, min_questions=min_questions)
     css, js = _jupyterquiz_assets()
     panels, loaders = {}, []
     for lang in ("en", "zh"):
@@ -149,9 +218,11 @@ def quiz_html(questions: list[dict], key: str) -> str:
         "<script>\n(function () {\n"
         f"var bertedu_quizzes = [{', '.join(loaders)}];\n"
         "if (typeof Question === 'undefined') {\n" + js + "\n"
+        "  function bertedu_mathjax_ready() {\n" + MATHJAX_READY_JS + "\n  }\n"
         "  function bertedu_show(tries) {\n"
         "    var ready = bertedu_quizzes.every(function (q) { return document.getElementById(q[1]); });\n"
-        "    if (!ready) { if (tries < 50) { setTimeout(function () { bertedu_show(tries + 1); }, 200); } return; }\n"
+        "    if (ready && !bertedu_mathjax_ready() && tries < 100) { ready = false; }\n"
+        "    if (!ready) { if (tries < 150) { setTimeout(function () { bertedu_show(tries + 1); }, 200); } return; }\n"
         "    bertedu_quizzes.forEach(function (q) { show_questions(q[0], document.getElementById(q[1])); });\n"
         "  }\n"
         "  bertedu_show(0);\n"
@@ -160,10 +231,14 @@ def quiz_html(questions: list[dict], key: str) -> str:
     return tabs_html(panels["en"], panels["zh"], key) + f"<style>{css}</style>" + script
 
 
-def quiz(chapter: str, directory: str | os.PathLike | None = None) -> None:
-    """Display the chapter's quiz (English and 中文 tabs) from ``data/quizzes/<chapter>.json``.
+def quiz(chapter: str, directory: str | os.PathLike | None = None, min_questions: int | None = None) -> None:
+    """Display a quiz (English and 中文 tabs) from ``data/quizzes/<chapter>.json``.
 
-    Every option explains why it is right or wrong when clicked.  Works on the static book page (the quiz
-    is self-contained JavaScript), in Jupyter and in Colab.
+    ``chapter`` is the end-of-chapter bank (``"04_attention"``, 3-5 questions) or a quick check of 1-5
+    questions (``"04_attention_check1"``, or a bank in ``data/quizzes/checks/``); ``min_questions``
+    overrides the minimum (see :func:`load_quiz`).  Every option explains why it is right or wrong when
+    clicked.  Works on the static book page (the quiz is self-contained JavaScript), in Jupyter and in Colab.
     """
-    display_html(quiz_html(load_quiz(chapter, directory), key=f"quiz-{chapter}"))
+    questions = load_quiz(chapter, directory, min_questions)
+    key = "quiz-" + chapter.replace("/", "-")
+    display_html(quiz_html(questions, key=key, min_questions=min(len(questions), CHAPTER_MIN_QUESTIONS)))
