@@ -383,3 +383,11 @@ def test_cpu_checkpoint_loads_and_beats_the_frequency_baseline():
     assert final["mlm_accuracy"] > base["most_frequent_accuracy"] + 0.03
     assert final["mlm_loss"] < base["unigram_loss"] - 0.3
     assert sum(p.stat().st_size for p in CPU_TINY.iterdir()) < 15e6
+
+
+def test_build_model_applies_the_run_dropout_to_a_given_model_config():
+    cfg = PretrainConfig(dropout=0.0, total_steps=2, warmup_steps=0)
+    model = build_model(cfg, 99, model_config())
+    assert model.config.hidden_dropout_prob == 0.0 == model.config.attention_probs_dropout_prob
+    assert build_model(PretrainConfig(total_steps=2, warmup_steps=0), 99, model_config()).config.hidden_dropout_prob \
+        == model_config().hidden_dropout_prob

@@ -27,12 +27,16 @@ from bertedu.pretraining.state import (CHECKPOINT_DIR, LATEST, MetricsLog, lates
 
 
 def build_model(config: PretrainConfig, vocab_size: int, model_config: BertConfig | None = None) -> nn.Module:
-    """A freshly initialised :class:`bertedu.BertForPreTraining` (seeded from ``config.seed``)."""
+    """A freshly initialised :class:`bertedu.BertForPreTraining` (seeded from ``config.seed``).
+
+    ``config.dropout``, when set, overrides the dropout of ``model_config`` too (one source of truth)."""
+    drop = {} if config.dropout is None else dict(hidden_dropout_prob=config.dropout,
+                                                   attention_probs_dropout_prob=config.dropout)
     if model_config is None:
-        drop = {} if config.dropout is None else dict(hidden_dropout_prob=config.dropout,
-                                                       attention_probs_dropout_prob=config.dropout)
         model_config = BertConfig.preset(config.preset, vocab_size=vocab_size,
                                          max_position_embeddings=max(512, config.max_seq_length), **drop)
+    elif drop:
+        model_config = BertConfig.from_dict({**model_config.to_dict(), **drop})
     if model_config.vocab_size != vocab_size:
         raise ValueError(f"model_config.vocab_size ({model_config.vocab_size}) differs from the data's vocabulary "
                          f"({vocab_size}); build the config with vocab_size=len(tokenizer.vocab)")
