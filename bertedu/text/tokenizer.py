@@ -6,7 +6,10 @@ together into a single sequence.  We differentiate the sentences in two ways.  F
 with a special token ([SEP]).  Second, we add a learned embedding to every token indicating whether it
 belongs to sentence A or sentence B."
 
-Text becomes ids in two stages, exactly as in the original TensorFlow code (``tokenization.py``):
+Text becomes ids in the same two stages as Google's original ``tokenization.py``, with two differences that
+follow ``transformers`` (tested against it): cleaning drops every Unicode category C* character (Google: Cc
+and Cf only; they differ on private-use, surrogate and unassigned code points), and a word longer than 100
+characters becomes [UNK] (Google: 200).
 
 1. :class:`BasicTokenizer` cleans the text (drops NUL, U+FFFD and control/format characters, turns
    every whitespace character into a space), puts spaces around CJK ideographs, splits on whitespace,
