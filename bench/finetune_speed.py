@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ from bertedu.finetuning.features import encode_task
 from bertedu.finetuning.loop import FinetuneConfig, finetune, schedule_steps
 from bertedu.finetuning.recipes import load_records
 from bertedu.finetuning.scoring import evaluate_task
+from bertedu.pretraining.report import cpu_name
 
 
 def pad_batch(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
@@ -95,16 +95,6 @@ def tokens_processed(lengths: list[int], batches: list[list[int]]) -> int:
 
 def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> dict:

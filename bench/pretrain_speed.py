@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ import bertedu
 from bertedu.config import BertConfig
 from bertedu.model.heads import BertForPreTraining
 from bertedu.pretraining.recipe import PretrainConfig, build_optimizer, train_step
+from bertedu.pretraining.report import cpu_name
 
 
 def make_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -101,13 +101,7 @@ def reference_step(config: BertConfig, batch: dict[str, torch.Tensor], device: t
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_name()
 
 
 def model_flops_per_step(config: BertConfig, batch: int, seq: int, masked: int) -> float:

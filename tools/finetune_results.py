@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ import bertedu  # noqa: E402
 from bertedu._io import atomic_write_text  # noqa: E402
 from bertedu.finetuning.loop import FinetuneConfig  # noqa: E402
 from bertedu.finetuning.run import run_task  # noqa: E402
+from bertedu.pretraining.report import cpu_name  # noqa: E402
 
 TASKS = ["sst2", "mrpc", "rte", "stsb", "conll2003", "squad-v1.1", "squad-v2.0", "piqa", "snips"]
 BACKBONES = ["random", "own", "minilm"]
@@ -100,16 +100,6 @@ def git_commit() -> str:
 
 def load_results(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def provenance(records: list[dict[str, Any]], smoke: bool) -> str:

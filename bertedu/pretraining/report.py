@@ -126,12 +126,14 @@ def context_verdict(n: dict[str, Any]) -> str:
 
 
 def cpu_name() -> str:
-    """The processor's model name (Linux), else what ``platform`` knows."""
-    info = Path("/proc/cpuinfo")
-    for line in info.read_text().splitlines() if info.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "CPU"
+    """The processor's model name (Linux), else what ``platform`` knows (benches and tools use it too)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux, or not readable
+        pass
+    return platform.processor() or platform.machine() or "CPU"
 
 
 def provenance_markdown(n: dict[str, Any], *, command: str, commit: str, seconds: float, threads: int) -> str:

@@ -129,19 +129,13 @@ def detect() -> dict[str, Any]:
     import torch
 
     if not torch.cuda.is_available():
-        return {"kind": "cpu", "name": _cpu_name(), "capability": None, "cpus": os.cpu_count()}
+        from bertedu.pretraining.report import cpu_name
+
+        return {"kind": "cpu", "name": cpu_name(), "capability": None, "cpus": os.cpu_count()}
     props = torch.cuda.get_device_properties(0)
     return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "capability": list(torch.cuda.get_device_capability(0)),
             "memory_gib": round(props.total_memory / 2**30, 1), "multiprocessors": props.multi_processor_count,
             "gpus_visible": torch.cuda.device_count(), "cpus": os.cpu_count()}
-
-
-def _cpu_name() -> str:
-    info = Path("/proc/cpuinfo")
-    for line in info.read_text().splitlines() if info.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def versions() -> dict[str, Any]:
