@@ -30,7 +30,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -136,15 +135,16 @@ machine's CPU ({cpu_name()}, torch {torch.__version__}, bertedu {bertedu.__versi
 def run_record_group(task: str, backbone: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """All seeds of one (task, backbone) -> one record per metric in METRICS[task]."""
     spec = model_spec(backbone, args.own)
-    commit, began = git_commit(), time.perf_counter()
+    commit = git_commit()
     runs = []
     for seed in args.seeds:
         config = config_for(task, backbone, seed, args.smoke, args.threads)
         folder = Path(args.runs) / f"{task}-{backbone}-seed{seed}"
         print(f"== {task} / {backbone} / seed {seed}: {cli_command(task, spec, config)} --out {folder}", flush=True)
+        keep = task in args.save_models and seed == args.seeds[0]  # kept for the chapter's QA experiments
         runs.append(run_task(task, spec, config, out_dir=folder, resume=True, progress=not args.no_progress,
-                             save_model=False, say=lambda line: print("   " + line, flush=True)))
-    minutes = (time.perf_counter() - began) / 60
+                             save_model=keep, say=lambda line: print("   " + line, flush=True)))
+    minutes = sum(float(r.get("minutes", 0.0)) for r in runs)  # the runs' own time (some may be reused)
     command = (f"python tools/finetune_results.py --tasks {task} --backbones {backbone} --seeds "
                + " ".join(map(str, args.seeds)) + (" --smoke" if args.smoke else ""))
     records = []
@@ -167,8 +167,13 @@ def merge_and_write(out: Path, new: list[dict[str, Any]], smoke: bool) -> list[d
     with open(out.parent / ".results.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         records = load_results(out)
-        have = {(r["task"], r["backbone"], r["metric"]) for r in records}
-        records += [r for r in new if (r["task"], r["backbone"], r["metric"]) not in have]
+        key = lambda r: (r["task"], r["backbone"], r["metric"])  # noqa: E731
+        fresh = {key(r): r for r in new}
+        # a record is replaced by one over more seeds (a later run with --seeds extended)
+        records = [fresh.pop(key(r)) if key(r) in fresh and len(fresh[key(r)]["values"]) > len(r["values"])
+                   else r for r in records]
+        have = {key(r) for r in records}
+        records += [r for r in fresh.values() if key(r) not in have]
         order = {(t, b): i for i, (t, b) in enumerate((t, b) for t in TASKS for b in BACKBONES)}
         records.sort(key=lambda r: (order.get((r["task"], r["backbone"]), len(order)),
                                     METRICS.get(r["task"], []).index(r["metric"])
@@ -190,11 +195,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--smoke", action="store_true", help=f"tiny settings {SMOKE} (a rehearsal; never commit it)")
     p.add_argument("--plan", action="store_true", help="print the runs and their settings, train nothing")
+    p.add_argument("--save-models", nargs="*", default=[], choices=TASKS,
+                   help="tasks whose first seed's fine-tuned model is kept in its run folder (for chapter 10)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     out = Path(args.out)
     records = load_results(out)
-    done = {(r["task"], r["backbone"], r["metric"]) for r in records}
+    # done = a record over at least the requested seeds
+    done = {(r["task"], r["backbone"], r["metric"]) for r in records if set(args.seeds) <= set(r.get("seeds", []))}
     for task in args.tasks:
         for backbone in args.backbones:
             if all((task, backbone, m) in done for m in METRICS[task]):
@@ -206,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             new = [r for r in run_record_group(task, backbone, args) if (task, backbone, r["metric"]) not in done]
             records = merge_and_write(out, new, args.smoke)
-            done = {(r["task"], r["backbone"], r["metric"]) for r in records}
+            done |= {(task, backbone, r["metric"]) for r in new}
             for r in new:
                 print(f"-> {task} / {backbone}: {r['metric']} = {r['mean']:.4f} +- {r['std']:.4f} {r['values']}")
 
