@@ -240,5 +240,49 @@ def test_from_pretrained_says_what_to_do_with_a_file_or_a_hub_id(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"x")
     with pytest.raises(ValueError, match="is a file: pass the checkpoint \\*directory\\*"):
         bertedu.from_pretrained(tmp_path / "model.safetensors")
-    with pytest.raises(FileNotFoundError, match="hub id.*snapshot_download"):
-        bertedu.from_pretrained("bert-base-uncased")
+    # offline (the tests run with HF_HUB_OFFLINE=1) and not cached: one line saying what to do
+    with pytest.raises(FileNotFoundError, match="hub id it is not in the local cache.*go online once"):
+        bertedu.from_pretrained("bertedu-test/not-a-cached-model")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        bertedu.from_pretrained(tmp_path / "missing" / "deeper" / "folder")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("bert-base-uncased", True), ("google/bert_uncased_L-2_H-128_A-2", True), ("./ckpt", False),
+    ("/abs/path", False), ("a/b/c", False), ("~/models/x", False), ("../x", False), ("config.json", False)])
+def test_hub_id_recognition(text, expected):
+    from bertedu.model.checkpoint import looks_like_hub_id
+
+    assert looks_like_hub_id(text) is expected
+
+
+def test_from_pretrained_fetches_a_hub_id_through_huggingface_hub(tmp_path, monkeypatch):
+    """A hub id goes to huggingface_hub.snapshot_download (stubbed: no network in tests) and the snapshot
+    folder it returns is loaded; its errors become one clear line."""
+    import huggingface_hub
+    from huggingface_hub import errors as hub_errors
+
+    import bertedu
+
+    model = bertedu.BertModel(bertedu.BertConfig(vocab_size=99, hidden_size=36, num_hidden_layers=1,
+                                                 num_attention_heads=3, intermediate_size=37))
+    bertedu.save_pretrained(model, tmp_path / "snapshot")
+    calls = []
+
+    def fake_download(repo_id, allow_patterns=None, **kwargs):
+        calls.append((repo_id, tuple(allow_patterns)))
+        return str(tmp_path / "snapshot")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    loaded = bertedu.from_pretrained("someone/tiny-bert")
+    assert calls and calls[0][0] == "someone/tiny-bert" and "config.json" in calls[0][1]
+    torch.testing.assert_close(loaded.embeddings.word_embeddings.weight, model.embeddings.word_embeddings.weight)
+
+    def missing(repo_id, **kwargs):
+        error = hub_errors.RepositoryNotFoundError.__new__(hub_errors.RepositoryNotFoundError)
+        Exception.__init__(error, "404 Repository Not Found")  # (its __init__ wants an HTTP response)
+        raise error
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", missing)
+    with pytest.raises(FileNotFoundError, match="neither a local directory nor a model on the Hugging Face hub"):
+        bertedu.from_pretrained("someone/typo")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -192,10 +193,62 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {directory}")
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+# what a BERT checkpoint needs from a hub repository (no TensorFlow/Flax/ONNX copies)
+_HUB_FILES = ["config.json", "model.safetensors", "pytorch_model.bin", "vocab.txt", "tokenizer_config.json",
+              "special_tokens_map.json"]
+
+
+def looks_like_hub_id(path: str | os.PathLike[str]) -> bool:
+    """``"bert-base-uncased"`` or ``"google/bert_uncased_L-2_H-128_A-2"``: at most one slash, no leading
+    ``.``, ``/`` or ``~``, only the characters the Hugging Face hub allows in repository names."""
+    text = str(path)
+    return bool(_HUB_ID.match(text)) and ".." not in text and not text.endswith((".json", ".safetensors", ".bin"))
+
+
+def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """The local checkpoint directory for ``path``: the directory itself, or, for a Hugging Face hub id
+    that is not a local folder, its snapshot fetched by ``huggingface_hub`` (from the local cache when
+    offline, ``HF_HUB_OFFLINE=1``). Every failure is one clear error saying what to do."""
+    directory = Path(path).expanduser()
+    if directory.is_dir():
+        return directory
+    if directory.is_file():
+        raise ValueError(f"{directory} is a file: pass the checkpoint *directory* that holds config.json "
+                         f"and model.safetensors (here: {directory.parent})")
+    if not looks_like_hub_id(path):
+        raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
+    try:
+        import huggingface_hub
+        from huggingface_hub import errors as hub_errors
+        from huggingface_hub.utils import HfHubHTTPError
+    except ImportError as err:  # pragma: no cover - huggingface_hub is a dependency
+        raise FileNotFoundError(f"{str(path)!r} is not a local directory; to load it as a hub id, "
+                                f"pip install huggingface_hub") from err
+    try:
+        folder = huggingface_hub.snapshot_download(str(path), allow_patterns=_HUB_FILES)
+    except hub_errors.LocalEntryNotFoundError as err:
+        raise FileNotFoundError(
+            f"{str(path)!r} is not a local directory, and as a Hugging Face hub id it is not in the local "
+            f"cache while the hub is unreachable or HF_HUB_OFFLINE=1: go online once (unset HF_HUB_OFFLINE) "
+            f"to download it, or pass a checkpoint directory (e.g. data/pretrained/cpu-tiny)") from err
+    except hub_errors.RepositoryNotFoundError as err:
+        raise FileNotFoundError(f"{str(path)!r} is neither a local directory nor a model on the Hugging Face "
+                                f"hub (check the spelling, e.g. 'google-bert/bert-base-uncased')") from err
+    except (HfHubHTTPError, OSError) as err:
+        raise FileNotFoundError(f"could not download {str(path)!r} from the Hugging Face hub ({err}); "
+                                f"pass a local checkpoint directory instead") from err
+    return Path(folder)
+
+
 def from_pretrained(path: str | os.PathLike[str], model_class: type[nn.Module] | None = None, *,
                     attn_implementation: str | None = None, return_report: bool = False,
                     **head_kwargs: Any) -> Any:
     """Build a model from a checkpoint directory (``config.json`` + weights), in eval mode.
+
+    ``path`` may also be a Hugging Face hub id (``"google/bert_uncased_L-2_H-128_A-2"``): it is fetched
+    with ``huggingface_hub`` when online, or read from its cache when offline (see
+    :func:`resolve_checkpoint`).
 
     ``model_class`` is :class:`~bertedu.BertModel` or :class:`~bertedu.BertForPreTraining` (by default
     BertForPreTraining when the checkpoint contains ``cls.*`` head weights, else BertModel), or a task
@@ -205,17 +258,7 @@ def from_pretrained(path: str | os.PathLike[str], model_class: type[nn.Module] |
     overrides the config's attention path. ``return_report=True`` returns ``(model, LoadReport)``:
     ``report.fresh`` names the newly initialised keys, ``report.ignored`` the unused ones.
     """
-    directory = Path(path)
-    if not directory.is_dir():
-        if directory.is_file():
-            raise ValueError(f"{directory} is a file: pass the checkpoint *directory* that holds config.json "
-                             f"and model.safetensors (here: {directory.parent})")
-        if len(directory.parts) <= 2 and not str(path).startswith((".", "/", "~")):
-            raise FileNotFoundError(
-                f"checkpoint directory {directory} does not exist; if {str(path)!r} is a Hugging Face hub id, "
-                f"download it first (huggingface_hub.snapshot_download({str(path)!r}), online) and pass the "
-                f"folder it returns")
-        raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
+    directory = resolve_checkpoint(path)
     if isinstance(model_class, type) and hasattr(model_class, "from_checkpoint"):  # a task head
         model, report = model_class.from_checkpoint(directory, attn_implementation=attn_implementation,
                                                     **head_kwargs)
