@@ -1,0 +1,280 @@
+"""Table 7 of the BERT paper in miniature: feature-based vs fine-tuning on CoNLL-2003 NER (Sec. 5.3).
+
+The paper's BERT-Base reaches 96.4 dev F1 fine-tuned, and 96.1 with the concatenation of its last four
+hidden layers as frozen features under a two-layer BiLSTM: "BERT is effective for both fine-tuning and
+feature-based approaches". Here the same six feature rows are measured on two backbones, MiniLM
+(``minilm``: all-MiniLM-L6-v2, 6 layers, H = 384) and the book's own checkpoint (``own``:
+data/pretrained/cpu-tiny, 2 layers, H = 128), on exactly the CoNLL records of the fine-tuning results
+(4,000 training and 1,000 dev sentences, data seed 0, ``tools/finetune_results.py``), so the rows compare
+with the fine-tuning rows of ``data/finetune/results.json``.
+
+Per backbone the features are extracted once (:func:`bertedu.experiments.features.extract_features`,
+cached in ``--cache-dir``); each (variant, seed) cell then trains a :class:`BiLSTMTagger` for
+``TaggerConfig.epochs`` epochs, scores the dev set after each epoch with the fine-tuning scorer (entity
+F1 at first sub-tokens) and keeps the best epoch, as the fine-tuning results do. Results are appended to
+``data/experiments/table7.json`` after every cell (resumable: finished seeds are skipped)::
+
+    python -m bertedu.experiments.table7 --plan                   # what would run, nothing trained
+    python -m bertedu.experiments.table7                          # all 6 x 2 x 3 cells (~25 CPU minutes)
+    python -m bertedu.experiments.table7 --backbones own --seeds 42 --variants last_hidden
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from bertedu._io import atomic_write_text
+from bertedu.finetuning.batching import bucket_batches
+from bertedu.experiments.features import VARIANTS, BiLSTMTagger, FeatureCache, extract_features, variant_layers
+
+__all__ = ["VARIANTS", "TABLE", "PAPER_DEV_F1", "PAPER_FINETUNE_DEV_F1", "BACKBONES", "TaggerConfig",
+           "load_backbone", "conll_data", "backbone_features", "train_tagger", "evaluate_tagger", "run",
+           "finetune_rows", "main"]
+
+TABLE = "table7"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "data" / "experiments" / "table7.json"
+# Table 7, feature-based rows, BERT-Base dev F1 (as fractions, like every F1 in bertedu's results)
+PAPER_DEV_F1 = {"embeddings": 0.910, "second_to_last_hidden": 0.956, "last_hidden": 0.949,
+                "weighted_sum_last_four": 0.959, "concat_last_four": 0.961, "weighted_sum_all": 0.955}
+PAPER_FINETUNE_DEV_F1 = {"BERT-Large": 0.966, "BERT-Base": 0.964}
+BACKBONES = {"minilm": "minilm", "own": "data/pretrained/cpu-tiny"}
+SEEDS = (42, 43, 44)
+DATA = {"max_train_examples": 4000, "max_eval_examples": 1000, "data_seed": 0}  # = finetune_results.py
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """The BiLSTM tagger and its training (CPU-sized; the paper's BiLSTM is 768-dimensional)."""
+
+    lstm_size: int = 64  # per direction; the BiLSTM's output is 2 x 64 (the paper: 768-dimensional)
+    num_layers: int = 2
+    dropout: float = 0.1  # on the BiLSTM's input and output
+    lr: float = 5e-3  # Adam, falling linearly to 0
+    batch_size: int = 32
+    epochs: int = 6
+
+
+def load_backbone(name: str) -> tuple[torch.nn.Module, Any]:
+    """(frozen BertModel in eval mode, its tokenizer) for ``minilm``, ``own`` or a checkpoint directory."""
+    from bertedu import BertModel, from_pretrained
+    from bertedu.finetuning.backbones import describe_spec, load_tokenizer
+    spec = BACKBONES.get(name, name)
+    if spec != "minilm" and not Path(spec).is_absolute() and (ROOT / spec).is_dir():
+        spec = str(ROOT / spec)  # data/pretrained/cpu-tiny, wherever the command runs
+    kind, directory = describe_spec(spec)
+    if kind != "pretrained" or directory is None:
+        raise ValueError(f"backbone {name!r}: the feature-based approach needs pre-trained weights")
+    model = from_pretrained(directory, BertModel).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)  # frozen: features only (Sec. 5.3 "without fine-tuning any parameters")
+    return model, load_tokenizer(directory)
+
+
+def conll_data(tokenizer: Any, max_train: int | None = DATA["max_train_examples"],
+               max_eval: int | None = DATA["max_eval_examples"]) -> tuple[Any, Any]:
+    """The encoded CoNLL-2003 (train, dev) subsets of the fine-tuning results (same records, same encoding)."""
+    from bertedu.finetuning.loop import FinetuneConfig
+    from bertedu.finetuning.run import prepare_data
+    config = FinetuneConfig(max_train_examples=max_train, max_eval_examples=max_eval, data_seed=DATA["data_seed"])
+    return prepare_data("conll2003", tokenizer, config)
+
+
+def backbone_features(name: str, cache_dir: str | Path | None = None, *, max_train: int | None = 4000,
+                      max_eval: int | None = 1000, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Extract (or load from ``cache_dir``) one backbone's train and dev features: the only BERT forward passes."""
+    model, tokenizer = load_backbone(name)
+    train, held = conll_data(tokenizer, max_train, max_eval)
+    paths = {s: Path(cache_dir) / f"{name}-{s}-{max_train}-{max_eval}.pt" for s in ("train", "dev")} \
+        if cache_dir is not None else {}
+    caches, began = {}, time.perf_counter()
+    for split, data in (("train", train), ("dev", held)):
+        if split in paths and paths[split].is_file():
+            caches[split] = FeatureCache.load(paths[split])
+        else:
+            caches[split] = extract_features(model, data.features, pad_token_id=tokenizer.pad_token_id)
+            if split in paths:
+                paths[split].parent.mkdir(parents=True, exist_ok=True)
+                caches[split].save(paths[split])
+    minutes = (time.perf_counter() - began) / 60
+    say(f"{name}: features of {len(train.features):,} + {len(held.features):,} sentences, "
+        f"{model.config.num_hidden_layers + 1} hidden states of H={model.config.hidden_size} ({minutes:.2f} min)")
+    return {"train": caches["train"], "dev": caches["dev"], "train_data": train, "dev_data": held,
+            "layers": model.config.num_hidden_layers, "hidden_size": model.config.hidden_size,
+            "extract_minutes": minutes}
+
+
+@torch.no_grad()
+def evaluate_tagger(tagger: BiLSTMTagger, cache: FeatureCache, data: Any, layers: Sequence[int],
+                    batch_size: int = 128) -> dict[str, float]:
+    """Entity F1 / precision / recall of ``tagger`` on a split, by the fine-tuning scorer (first sub-tokens)."""
+    from bertedu.finetuning.scoring import score
+    was_training = tagger.training
+    tagger.eval()
+    outputs: list[dict] = []
+    for start in range(0, cache.num_sentences, batch_size):
+        idx = list(range(start, min(start + batch_size, cache.num_sentences)))
+        b = cache.batch(idx, layers)
+        pred = tagger(b["features"], b["lengths"]).argmax(-1)  # (B, T words)
+        outputs += [{"logits": np.array(cache.token_predictions(i, pred[row].tolist()))}
+                    for row, i in enumerate(idx)]
+    tagger.train(was_training)
+    return score("conll2003", data, outputs)
+
+
+def train_tagger(train: FeatureCache, dev: FeatureCache, dev_data: Any, variant: str, num_labels: int, *,
+                 config: TaggerConfig = TaggerConfig(), seed: int = 42,
+                 on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """Train a BiLSTM on one variant's frozen features; dev entity F1 after every epoch, best kept.
+
+    Everything random (initialisation, batch order, dropout) comes from generators seeded by ``seed``.
+    """
+    layers = variant_layers(variant, train.num_layers)
+    g = torch.Generator().manual_seed(seed)
+    tagger = BiLSTMTagger(train.states.shape[2], len(layers), num_labels, combine=VARIANTS[variant].combine,
+                          lstm_size=config.lstm_size, num_layers=config.num_layers, dropout=config.dropout,
+                          generator=g)
+    optimizer = torch.optim.Adam(tagger.parameters(), lr=config.lr)
+    total = config.epochs * len(bucket_batches(train.lengths, config.batch_size, seed=seed))
+    # the learning rate falls linearly to 0 over the run (no warmup: the BiLSTM starts from scratch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total))
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    began, evals = time.perf_counter(), []
+    for epoch in range(config.epochs):
+        tagger.train()
+        # length-bucketed shuffled batches (the fine-tuning loop's), seeded by (seed, epoch)
+        for idx in bucket_batches(train.lengths, config.batch_size, seed=seed, epoch=epoch):
+            b = train.batch(idx, layers)
+            logits = tagger(b["features"], b["lengths"], generator=g)
+            loss = loss_fn(logits.flatten(0, 1), b["labels"].flatten())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(tagger.parameters(), 5.0)
+            optimizer.step()
+            schedule.step()
+        metrics = {**evaluate_tagger(tagger, dev, dev_data, layers), "epoch": epoch + 1}
+        evals.append(metrics)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, metrics)
+    best = max(evals, key=lambda m: m["entity_f1"])
+    mix = tagger.mix.weights.softmax(0).tolist() if tagger.mix is not None else None
+    return {"entity_f1": best["entity_f1"], "best_epoch": best["epoch"], "evals": evals, "layers": layers,
+            "mix_weights": mix, "seconds": time.perf_counter() - began, "tagger": tagger}
+
+
+# ---------------------------------------------------------------- the table: cells, records, resume ---------
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_results(path: str | Path = RESULTS) -> list[dict[str, Any]]:
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def _record(old: dict[str, Any] | None, variant: str, backbone: str, seed: int, cell: dict[str, Any],
+            features: dict[str, Any], config: TaggerConfig, command: str) -> dict[str, Any]:
+    """The (variant, backbone) record with one more seed: values, mean, std over seeds; provenance."""
+    r = old or {"variant": variant, "title": VARIANTS[variant].title, "task": "conll2003", "metric": "entity_f1",
+                "backbone": backbone, "values": [], "seeds": [], "best_epochs": [], "curves": [], "mix_weights": [],
+                "minutes": 0.0, "cpu_minutes": 0.0}
+    r["values"] = r["values"] + [cell["entity_f1"]]
+    r["seeds"] = r["seeds"] + [seed]
+    r["best_epochs"] = r["best_epochs"] + [cell["best_epoch"]]
+    r["curves"] = r["curves"] + [[round(e["entity_f1"], 4) for e in cell["evals"]]]
+    r["mix_weights"] = r["mix_weights"] + [cell["mix_weights"] and [round(w, 4) for w in cell["mix_weights"]]]
+    r["mean"], r["std"] = statistics.fmean(r["values"]), statistics.pstdev(r["values"])
+    r["paper"] = PAPER_DEV_F1[variant]
+    r["minutes"] = round(r["minutes"] + cell["seconds"] / 60, 3)
+    r["cpu_minutes"] = round(r["cpu_minutes"] + cell["cpu_seconds"] / 60, 3)
+    r.update(command=command, commit=git_commit(), layers=cell["layers"], num_layers=features["layers"],
+             hidden_size=features["hidden_size"], extract_minutes=round(features["extract_minutes"], 3),
+             settings=asdict(config), train_records=len(features["train_data"].records),
+             eval_records=len(features["dev_data"].records), unit="fraction (paper 96.1 -> 0.961)")
+    return r
+
+
+def run(backbones: Sequence[str] = tuple(BACKBONES), variants: Sequence[str] = tuple(VARIANTS),
+        seeds: Sequence[int] = SEEDS, *, out: str | Path = RESULTS, cache_dir: str | Path | None = None,
+        config: TaggerConfig = TaggerConfig(), max_train: int | None = 4000, max_eval: int | None = 1000,
+        plan: bool = False, flags: str = "", say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Every (backbone, variant, seed) cell not yet in ``out``; the file is rewritten after each cell.
+    ``flags`` are appended to each record's command (what else the command line said)."""
+    from bertedu.finetuning.recipes import get_recipe
+    out = Path(out)
+    records = load_results(out)
+    num_labels = len(get_recipe("conll2003").labels())
+    for backbone in backbones:
+        todo = [(v, s) for s in seeds for v in variants
+                if not any(r["variant"] == v and r["backbone"] == backbone and s in r["seeds"] for r in records)]
+        if plan or not todo:
+            say(f"{backbone}: {len(todo)} cells to run" + ("".join(f"\n  {v} seed {s}" for v, s in todo)))
+            continue
+        features = backbone_features(backbone, cache_dir, max_train=max_train, max_eval=max_eval, say=say)
+        for variant, seed in todo:
+            command = (f"python -m bertedu.experiments.table7 --backbones {backbone} --variants {variant} "
+                       f"--seeds {seed}{flags}")
+            cpu = time.process_time()
+            cell = train_tagger(features["train"], features["dev"], features["dev_data"], variant, num_labels,
+                                config=config, seed=seed)
+            cell["cpu_seconds"] = time.process_time() - cpu
+            key = [i for i, r in enumerate(records) if r["variant"] == variant and r["backbone"] == backbone]
+            record = _record(records[key[0]] if key else None, variant, backbone, seed, cell, features, config,
+                             command)
+            records = [record if i in key else r for i, r in enumerate(records)] + ([] if key else [record])
+            order = {(b, v): i for i, (b, v) in enumerate((b, v) for b in BACKBONES for v in VARIANTS)}
+            records.sort(key=lambda r: order.get((r["backbone"], r["variant"]), len(order)))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out, json.dumps(records, indent=2) + "\n")
+            say(f"{backbone} / {variant} / seed {seed}: dev entity F1 {cell['entity_f1']:.4f} "
+                f"(best epoch {cell['best_epoch']}, {cell['seconds'] / 60:.2f} min)")
+    return records
+
+
+def finetune_rows(path: str | Path = ROOT / "data" / "finetune" / "results.json") -> dict[str, dict[str, Any] | None]:
+    """The fine-tuning rows (CoNLL-2003 entity F1, backbones minilm and own) of the fine-tuning results,
+    or None for a backbone whose row is not there yet."""
+    rows = load_results(path)
+    found = {r["backbone"]: r for r in rows if r.get("task") == "conll2003" and r.get("metric") == "entity_f1"}
+    return {b: found.get(b) for b in BACKBONES}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    p.add_argument("--out", default=str(RESULTS), help="the results file (resumable: finished cells are skipped)")
+    p.add_argument("--cache-dir", default="/tmp/bertedu-table7-cache", help="where extracted features are kept")
+    p.add_argument("--epochs", type=int, default=TaggerConfig.epochs, help="BiLSTM training epochs")
+    p.add_argument("--smoke", action="store_true", help="200 / 100 sentences, 1 epoch: a rehearsal (never commit)")
+    p.add_argument("--plan", action="store_true", help="list the cells still to run; train nothing")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = p.parse_args(argv)
+    if args.epochs < 1:
+        p.error(f"--epochs must be >= 1, got {args.epochs}")
+    torch.set_num_threads(args.threads)
+    sizes = (200, 100) if args.smoke else (DATA["max_train_examples"], DATA["max_eval_examples"])
+    config = TaggerConfig(epochs=1 if args.smoke else args.epochs)
+    run(args.backbones, args.variants, args.seeds, out=args.out, cache_dir=args.cache_dir, config=config,
+        max_train=sizes[0], max_eval=sizes[1], plan=args.plan, say=lambda line: print(line, flush=True),
+        flags=(" --smoke" if args.smoke else "") + (f" --epochs {args.epochs}" if args.epochs != TaggerConfig.epochs
+                                                     else ""))
+
+
+if __name__ == "__main__":
+    main()
