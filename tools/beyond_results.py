@@ -186,6 +186,11 @@ def distill_part(args: argparse.Namespace) -> dict[str, Any]:
     train, dev = prepare_data("sst2", tokenizer, base)
     print(f"{len(train.features)} train / {len(dev.features)} dev features", flush=True)
     teacher_scores = evaluate_task(teacher, dev)
+    dev_logits = teacher_logits(teacher, dev)  # (872, 2): a few go to the chapter's soft-target figure
+    margin = (dev_logits[:, 1] - dev_logits[:, 0]).abs()
+    picked = margin.argsort()[:2].tolist() + margin.argsort(descending=True)[:2].tolist()
+    examples = [{"sentence": dev.records[i]["sentence"], "label": dev.records[i]["label"],
+                 "teacher_logits": [round(float(x), 4) for x in dev_logits[i]]} for i in picked]
     start = time.perf_counter()
     logits = teacher_logits(teacher, train)
     logit_seconds = time.perf_counter() - start
@@ -208,11 +213,18 @@ def distill_part(args: argparse.Namespace) -> dict[str, Any]:
                           "train_seconds": round(result.train_seconds, 1), "steps": result.steps}
         print(name, students[name], flush=True)
     student = student_from_teacher(teacher, args.layers)
-    return {"teacher": {"path": str(args.teacher), **sizes(teacher), "accuracy": round(teacher_scores["accuracy"], 4),
+    made = Path(args.teacher).parent / "results.json"  # run_task's record of how the teacher was trained
+    how = json.loads(made.read_text(encoding="utf-8")) if made.is_file() else {}
+    trained_on = {k: how.get(k) for k in ("train_records", "train_records_total", "minutes")}
+    trained_on.update({k: how.get("config", {}).get(k) for k in ("epochs", "lr", "batch_size", "seed")})
+    where = Path(args.teacher).resolve()
+    where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
+    return {"teacher": {"path": str(where), "trained": trained_on, **sizes(teacher),
+                        "accuracy": round(teacher_scores["accuracy"], 4),
                         "examples_per_second": speed(teacher, dev, args.repeats)},
             "student": {"layers_from_teacher": args.layers, **sizes(student),
                         "examples_per_second": speed(student, dev, args.repeats)},
-            "students": students, "untrained_students_accuracy": untrained,
+            "students": students, "untrained_students_accuracy": untrained, "teacher_examples": examples,
             "settings": {"temperature": args.temperature, "alpha": args.alpha, "lr": args.lr, "epochs": args.epochs,
                          "batch_size": 32, "train_records": len(train.records), "data_seed": args.data_seed,
                          "dev_records": len(dev.records), "teacher_logit_seconds": round(logit_seconds, 1)}}
