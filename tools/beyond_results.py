@@ -53,8 +53,22 @@ def git_commit() -> str:
         return "unknown"
 
 
-def envelope(part: str, argv: list[str], began: float, began_cpu: float) -> dict[str, Any]:
-    return {"part": part, "command": "python tools/beyond_results.py " + " ".join(argv), "commit": git_commit(),
+def uncommitted() -> list[str]:
+    """Files of bertedu/ and this tool that differ from the commit when the run starts (several people edit
+    this working tree at once, so the commit alone may not name the exact code that ran)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "bertedu",
+                              "tools/beyond_results.py"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return ["(git status failed)"]
+    return sorted(line[3:] for line in out.splitlines() if line.strip())
+
+
+def envelope(part: str, argv: list[str], began: float, began_cpu: float, commit: str,
+             dirty: list[str]) -> dict[str, Any]:
+    return {"part": part, "command": "python tools/beyond_results.py " + " ".join(argv), "commit": commit,
+            "uncommitted_files": dirty,
             "minutes": round((time.perf_counter() - began) / 60, 2),
             "cpu_minutes": round((time.process_time() - began_cpu) / 60, 2), "cpu": cpu_name(),
             "torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -239,7 +253,10 @@ def provenance(out: Path) -> str:
              "at, its minutes, the CPU, torch and the number of threads.", ""]
     for path in sorted(out.glob("*.json")):
         r = json.loads(path.read_text(encoding="utf-8"))
-        lines += [f"## `{path.name}`", "", f"- Command: `{r['command']}`", f"- Code: bertedu at commit `{r['commit']}`",
+        dirty = r.get("uncommitted_files")
+        note = f" (with uncommitted changes in {', '.join(dirty)})" if dirty else ""
+        lines += [f"## `{path.name}`", "", f"- Command: `{r['command']}`",
+                  f"- Code: bertedu at commit `{r['commit']}`{note}",
                   f"- Time: {r['minutes']} minutes wall clock, {r['cpu_minutes']} CPU minutes, on {r['threads']} "
                   f"torch thread of {r['cpu']} (torch {r['torch']}), a 2-core machine shared with two other "
                   f"jobs (speeds in the file are measured under that load)", ""]
@@ -278,8 +295,9 @@ def main(argv: list[str] | None = None) -> None:
         args.work = str(Path(args.work) / "smoke")
     if args.part != "provenance":
         began, began_cpu = time.perf_counter(), time.process_time()
+        commit, dirty = git_commit(), uncommitted()  # the code as it is when the run starts
         result = sentence_part(args) if args.part == "sentence" else distill_part(args)
-        record = {**envelope(args.part, argv, began, began_cpu), **result}
+        record = {**envelope(args.part, argv, began, began_cpu, commit, dirty), **result}
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / f"{'sentence' if args.part == 'sentence' else 'distill'}.json",
                           json.dumps(record, indent=2, ensure_ascii=False) + "\n")
