@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,21 @@ PRESETS: dict[str, tuple[int, int]] = {
     "base": (12, 768),
     "large": (24, 1024),
 }
+
+# Table 6 of the paper varies L, H and A separately (e.g. 6/768/3 beside 6/768/12), which (L, H) names
+# cannot say; so BertConfig.preset also reads a size spelled "L{layers}-H{hidden}-A{heads}" (the naming of
+# Turc et al.'s checkpoints), with the feed-forward size 4H.  SIZE_GRID is the book's miniature of Table 6:
+# H 768 -> 128 and 1024 -> 192 (d = H/A = 64 kept), L divided by 3 (3, 6, 12, 24 -> 1, 2, 4, 8), and the
+# few-heads row 6/768/3 (d = 256, a quarter of the heads) as 2/128/1.
+SIZE_GRID: dict[str, tuple[int, int, int]] = {  # paper L/H/A -> miniature (L, H, A)
+    "3/768/12": (1, 128, 2),
+    "6/768/3": (2, 128, 1),
+    "6/768/12": (2, 128, 2),  # = the "tiny" preset
+    "12/768/12": (4, 128, 2),
+    "12/1024/16": (4, 192, 3),
+    "24/1024/16": (8, 192, 3),
+}
+_SIZE_NAME = re.compile(r"L(\d+)-H(\d+)-A(\d+)")
 
 _HIDDEN_ACTS = ("gelu", "relu", "gelu_new")
 _ATTN_IMPLS = ("eager", "sdpa")
@@ -98,16 +114,19 @@ class BertConfig:
     # ------------------------------------------------------------------ presets
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "BertConfig":
-        """A named model size: tiny, mini, small, medium, base or large.
+        """A named model size: tiny, mini, small, medium, base or large, or ``"L{l}-H{h}-A{a}"``.
 
-        A = H/64 and intermediate_size = 4H; any field can be overridden, e.g.
-        ``BertConfig.preset("tiny", vocab_size=8000)``.
+        Named presets have A = H/64; every size has intermediate_size = 4H. Any field can be overridden,
+        e.g. ``BertConfig.preset("tiny", vocab_size=8000)``, ``BertConfig.preset("L2-H128-A1")`` (Table 6's
+        few-heads row in miniature, see :data:`SIZE_GRID`).
         """
-        if not isinstance(name, str) or name.lower() not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        layers, hidden = PRESETS[name.lower()]
+        size = parse_size(name)
+        if size is None:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} "
+                             f"or spell a size L<layers>-H<hidden>-A<heads>, e.g. L4-H128-A2")
+        layers, hidden, heads = size
         values: dict[str, Any] = dict(num_hidden_layers=layers, hidden_size=hidden,
-                                      num_attention_heads=hidden // 64, intermediate_size=4 * hidden)
+                                      num_attention_heads=heads, intermediate_size=4 * hidden)
         values.update(overrides)
         return cls.from_dict(values)
 
@@ -164,6 +183,29 @@ class BertConfig:
         return embeddings + L * layer + pooler
 
 
+def parse_size(name: Any) -> tuple[int, int, int] | None:
+    """(L, H, A) of a preset name (``"tiny"``, ...) or a spelled size (``"L4-H128-A2"``); None if neither.
+
+    >>> parse_size("tiny"), parse_size("L2-H128-A1"), parse_size("huge")
+    ((2, 128, 2), (2, 128, 1), None)
+    """
+    if not isinstance(name, str):
+        return None
+    if name.lower() in PRESETS:
+        layers, hidden = PRESETS[name.lower()]
+        return layers, hidden, hidden // 64
+    match = _SIZE_NAME.fullmatch(name)
+    if match is None:
+        return None
+    layers, hidden, heads = (int(g) for g in match.groups())
+    return (layers, hidden, heads) if min(layers, hidden, heads) >= 1 else None
+
+
+def size_name(layers: int, hidden: int, heads: int) -> str:
+    """The preset name of a size: ``size_name(4, 128, 2) == "L4-H128-A2"``."""
+    return f"L{layers}-H{hidden}-A{heads}"
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"BertConfig.{name} must be one of {choices}, got {value!r}")
@@ -176,4 +218,4 @@ def _divisor_hint(hidden: int) -> int:
     return 1
 
 
-__all__ = ["BertConfig", "PRESETS"]
+__all__ = ["BertConfig", "PRESETS", "SIZE_GRID", "parse_size", "size_name"]

@@ -81,17 +81,21 @@ def _narrate_data(say: Say, recipe: TaskRecipe, train: TaskData, held: TaskData,
 def run_task(task: str | TaskRecipe, model: str = "minilm", config: FinetuneConfig | None = None, *,
              out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
              vocab: str | Path | None = None, save_model: bool = True, say: Say | None = None,
-             on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+             on_step: Callable[[int, dict[str, float]], None] | None = None, bilstm: bool = False,
+             pool: str = "first") -> dict[str, Any]:
     """Fine-tune ``model`` (a checkpoint directory, ``minilm`` or ``random:PRESET``) on ``task``.
 
     Returns the results dict also written to ``OUT/results.json``: the final metrics on the eval split
     (the best evaluation's, when ``config.restore_best``), the best step, sizes, settings and speed.
     ``resume=True`` continues a killed run (or returns the results of a finished one). ``say`` gets the
-    narration lines (the CLI passes ``print``).
+    narration lines (the CLI passes ``print``).  ``bilstm=True`` puts a randomly initialised BiLSTM between
+    the encoder and the head (Table 5, "+ BiLSTM"); ``pool="last"`` makes sentence-level heads read the last
+    real token instead of [CLS] (for a left-to-right encoder); see :mod:`bertedu.finetuning.bilstm`.
     """
+    from bertedu.finetuning.bilstm import top_recipe
     say = say or _quiet
     config = config or FinetuneConfig()
-    recipe = get_recipe(task)
+    recipe = top_recipe(task, bilstm=bilstm, pool=pool)
     out = Path(out_dir) if out_dir is not None else None
     if resume and out is not None and (out / "results.json").is_file():
         say(f"{out / 'results.json'} exists: this run is finished")
@@ -129,6 +133,8 @@ def run_task(task: str | TaskRecipe, model: str = "minilm", config: FinetuneConf
                "examples_per_second": round(result.examples_per_second, 2),
                "minutes": round((time.perf_counter() - began) / 60, 3),
                "evals": [{k: v for k, v in r.items() if k != "split"} for r in result.evals]}
+    if bilstm or pool != "first":
+        results["encoder_top"] = {"bilstm": bilstm, "pool": pool}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         if save_model:

@@ -2,15 +2,24 @@
 
 The flags map one to one onto :class:`bertedu.PretrainConfig`; ``--resume`` continues a run from its last
 checkpoint (with the same flags).  Under ``torchrun`` every process runs this and rank 0 writes.
+
+The ablations of the paper's Sec. 5 and Appendix C are flags too: ``--no-nsp`` (Table 5 "No NSP": no NSP loss
+and no NSP head), ``--objective ltr --no-nsp`` (Table 5 "LTR & No NSP"), ``--mask-mix 80,10,10`` (Table 8's
+MASK/SAME/RND), ``--preset L4-H128-A2`` (Table 6's sizes) and ``--steps`` with ``--export-steps`` (Figure 5:
+the weights at chosen steps, in ``OUT/exports/step-XXXXXXX``, loadable like ``OUT/final``).  The held-out set
+is always masked 80/10/10, so held-out numbers of different mixtures compare on the same inputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, NoReturn, Sequence
+
+import torch
 
 from bertedu.datasets.corpora import pretraining_documents
 from bertedu.model.checkpoint import save_pretrained
@@ -18,13 +27,55 @@ from bertedu.pretraining.data import prepare_dataset
 from bertedu.pretraining.distributed import init_distributed
 from bertedu.pretraining.loop import build_model, train
 from bertedu.pretraining.recipe import PretrainConfig, frequency_baseline
+from bertedu.pretraining.state import latest_checkpoint
 from bertedu.text.tokenizer import BertTokenizer
 from bertedu.text.wordpiece import train_wordpiece
+
+DEFAULT_MASK_MIX = (0.8, 0.1, 0.1)  # Sec. 3.1; the held-out set always uses it
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an error is a single line naming the flag (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_mask_mix(text: str) -> tuple[float, float, float]:
+    """``"80,10,10"`` (MASK, SAME, RND percentages, Table 8) -> ``(0.8, 0.1, 0.1)``."""
+    try:
+        parts = [float(x) for x in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or min(parts) < 0 or abs(sum(parts) - 100) > 1e-6:
+        raise argparse.ArgumentTypeError(f"expected MASK,SAME,RND percentages summing to 100 (e.g. 80,10,10), "
+                                         f"got {text!r}")
+    return parts[0] / 100, parts[1] / 100, parts[2] / 100
+
+
+def parse_preset(text: str) -> str:
+    """A preset name (tiny ... large) or a size ``L<layers>-H<hidden>-A<heads>`` whose H divides by A."""
+    from bertedu.config import PRESETS, parse_size
+
+    size = parse_size(text)
+    if size is None or size[1] % size[2]:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a preset ({', '.join(PRESETS)}) nor a size "
+                                         f"L<layers>-H<hidden>-A<heads> with hidden divisible by heads")
+    return text.lower() if text.lower() in PRESETS else text
+
+
+def export_dir(out: str | Path, step: int) -> Path:
+    """Where ``--export-steps`` puts the weights of ``step``: ``OUT/exports/step-XXXXXXX``."""
+    return Path(out) / "exports" / f"step-{step:07d}"
+
+
+def exported(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in ("config.json", "model.safetensors", "vocab.txt"))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of ``python -m bertedu.pretrain`` (a resumed run must be given the same ones)."""
-    p = argparse.ArgumentParser(prog="python -m bertedu.pretrain",
+    p = OneLineParser(prog="python -m bertedu.pretrain",
                                 description="Pre-train a small BERT with MLM + NSP (paper Sec. 3.1, A.2). "
                                             "Works under torchrun (DDP) too.")
     d = PretrainConfig()
@@ -36,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-documents", type=int, default=None, help="use an evenly spaced subset (quick runs)")
     p.add_argument("--vocab", default=None, help="vocab.txt to use; default: train one (bertedu.train_wordpiece)")
     p.add_argument("--vocab-size", type=int, default=8000, help="size of the vocabulary to train")
-    p.add_argument("--preset", default=d.preset, choices=["tiny", "mini", "small", "medium", "base", "large"])
+    p.add_argument("--preset", default=d.preset, type=parse_preset,
+                   help="tiny, mini, small, medium, base, large, or a size L<layers>-H<hidden>-A<heads> (Table 6)")
     p.add_argument("--steps", type=int, default=d.total_steps)
     p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: 1%% of --steps, as the paper)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -47,9 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masking", choices=["static", "dynamic"], default=d.masking)
     p.add_argument("--dupe-factor", type=int, default=d.dupe_factor)
     p.add_argument("--whole-word", action="store_true")
-    p.add_argument("--no-nsp", action="store_true", help="MLM loss only (the Table 5 'No NSP' ablation)")
+    p.add_argument("--no-nsp", action="store_true",
+                   help="no NSP loss and no NSP head (the Table 5 'No NSP' ablation)")
+    p.add_argument("--objective", choices=["mlm", "ltr"], default=d.objective,
+                   help="ltr = left-to-right LM: causal attention, next-token targets (Table 5; needs --no-nsp)")
+    p.add_argument("--mask-mix", type=parse_mask_mix, default=d.mask_mix, metavar="MASK,SAME,RND",
+                   help="percentages of the MLM targets replaced by [MASK], kept, randomised (Table 8; 80,10,10)")
+    p.add_argument("--export-steps", type=int, nargs="+", default=[], metavar="STEP",
+                   help="also save the weights at these steps in OUT/exports/step-XXXXXXX (Figure 5)")
     p.add_argument("--full-logits", action="store_true", help="vocabulary logits at every position (slower)")
     p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--eval-max-batches", type=int, default=d.eval_max_batches,
+                   help="evaluate on the first N held-out batches only (default: all)")
     p.add_argument("--save-every", type=int, default=d.save_every)
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -81,15 +142,10 @@ def _tokenizer(args: argparse.Namespace, train_docs: list[list[str]], out: Path,
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """``python -m bertedu.pretrain``: corpus -> vocabulary -> data sets -> :func:`train` -> ``OUT/final``."""
-    args = build_parser().parse_args(argv)
-    config = PretrainConfig(
-        preset=args.preset, max_seq_length=args.seq_len, batch_size=args.batch_size, grad_accum_steps=args.grad_accum,
-        total_steps=args.steps, warmup_steps=max(1, args.steps // 100) if args.warmup is None else args.warmup,
-        lr=args.lr, max_predictions_per_seq=args.max_predictions, nsp=not args.no_nsp, masking=args.masking,
-        dupe_factor=args.dupe_factor, whole_word=args.whole_word, masked_only=not args.full_logits,
-        eval_every=args.eval_every, save_every=args.save_every, log_every=args.log_every, seed=args.seed,
-        device=args.device, dtype=args.dtype, num_threads=args.threads, max_minutes=args.max_minutes,
-        dropout=args.dropout, keep_checkpoints=args.keep_checkpoints)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_flags(parser, args)
+    config = _config(parser, args)
     dist = init_distributed(config.device)
     out = Path(args.out)
     sources = tuple(args.corpus)
@@ -101,8 +157,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         train_docs = [train_docs[int(i * stride)] for i in range(args.max_documents)]
     tokenizer = _tokenizer(args, train_docs, out, dist.is_main)
     train_set = prepare_dataset(train_docs, tokenizer, config)
-    eval_set = (prepare_dataset(held_docs, tokenizer, config, seed=config.seed + 7, masking="static", dupe_factor=1)
-                if len(held_docs) >= 2 else None)
+    held_config = dataclasses.replace(config, mask_mix=DEFAULT_MASK_MIX)  # one held-out set for every mixture
+    eval_set = (prepare_dataset(held_docs, tokenizer, held_config, seed=config.seed + 7, masking="static",
+                                dupe_factor=1) if len(held_docs) >= 2 else None)
     if dist.is_main:
         summary = {"config": config.to_dict(), "argv": list(argv) if argv is not None else sys.argv[1:],
                    "corpus": list(sources), "holdout": args.holdout, "drop_books": list(args.drop_books),
@@ -110,11 +167,60 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                    "heldout_documents": len(held_docs), "heldout_examples": len(eval_set) if eval_set else 0,
                    "vocab_size": len(tokenizer.vocab), "world_size": dist.world_size,
                    "frequency_baseline": frequency_baseline(train_set, eval_set) if eval_set else None}
+        if args.export_steps:
+            summary["export_steps"] = sorted(set(args.export_steps))
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     model = build_model(config, len(tokenizer.vocab))
+    export = _exporter(args, config, model, tokenizer, out, dist.is_main)
     history = train(config, train_set, eval_set, model=model, out_dir=out, resume=args.resume,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, on_step=export)
     if dist.is_main:
         save_pretrained(model, out / "final", tokenizer)
     return history
+
+
+def _check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.objective == "ltr" and not args.no_nsp:
+        parser.error("argument --objective: ltr needs --no-nsp (under causal attention [CLS] sees only itself, "
+                     "so there is no NSP to learn; the paper's row is 'LTR & No NSP')")
+    late = [s for s in args.export_steps if not 1 <= s <= args.steps]
+    if late:
+        parser.error(f"argument --export-steps: steps must lie in [1, --steps={args.steps}], got {late}")
+
+
+def _exporter(args: argparse.Namespace, config: PretrainConfig, model: torch.nn.Module, tokenizer: Any, out: Path,
+              is_main: bool) -> Callable[[int, dict[str, float]], None] | None:
+    """The ``on_step`` that saves the weights at ``--export-steps`` (and, on ``--resume``, the one export a
+    kill between a checkpoint and its export can have missed: the checkpoint's own step)."""
+    steps = set(args.export_steps)
+    if not steps or not is_main:
+        return None
+    ckpt = latest_checkpoint(out) if args.resume else None
+    if ckpt is not None:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if state["step"] in steps and not exported(export_dir(out, state["step"])):
+            saved = build_model(config, len(tokenizer.vocab))
+            saved.load_state_dict(state["model"])
+            save_pretrained(saved, export_dir(out, state["step"]), tokenizer)
+
+    def export(step: int, _metrics: dict[str, float]) -> None:
+        if step in steps:
+            save_pretrained(model, export_dir(out, step), tokenizer)
+    return export
+
+
+def _config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> PretrainConfig:
+    try:
+        return PretrainConfig(
+            preset=args.preset, max_seq_length=args.seq_len, batch_size=args.batch_size,
+            grad_accum_steps=args.grad_accum, total_steps=args.steps,
+            warmup_steps=max(1, args.steps // 100) if args.warmup is None else args.warmup, lr=args.lr,
+            max_predictions_per_seq=args.max_predictions, nsp=not args.no_nsp, masking=args.masking,
+            dupe_factor=args.dupe_factor, whole_word=args.whole_word, masked_only=not args.full_logits,
+            eval_every=args.eval_every, eval_max_batches=args.eval_max_batches, save_every=args.save_every,
+            log_every=args.log_every, seed=args.seed, device=args.device, dtype=args.dtype,
+            num_threads=args.threads, max_minutes=args.max_minutes, dropout=args.dropout,
+            keep_checkpoints=args.keep_checkpoints, objective=args.objective, mask_mix=args.mask_mix)
+    except ValueError as err:  # PretrainConfig names the field; say it in one line
+        parser.error(str(err))

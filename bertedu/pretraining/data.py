@@ -10,6 +10,9 @@ Two ways to draw the masks, compared in the RoBERTa paper (Liu et al. 2019, Sec.
   fixed masks for the whole run;
 * **dynamic**: the same pairs, but a fresh mask every time a sequence is put into a batch.
 
+The left-to-right ablation (Sec. 5.1, Table 5 "LTR & No NSP"; ``objective="ltr"``) uses the same pairs
+unmasked, with next-token targets (:func:`bertedu.pretraining.demo.ltr_labels`) drawn up at batch time.
+
 A :class:`BatchStream` walks the data set in a seeded random order, epoch after epoch, and can save and
 restore its position and generator so that a resumed run draws exactly the batches it would have drawn.
 """
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 
+from bertedu.pretraining.demo import ltr_labels
 from bertedu.pretraining.masking import MaskSpec, continuation_lookup, mask_kwargs
 from bertedu.pretraining.nsp import collate_instances, create_pretraining_examples
 
@@ -39,6 +43,7 @@ class PretrainingDataset:
     ``labels`` is set for a statically masked set (``input_ids`` are then already corrupted) and None for
     dynamic masking, where :meth:`batch` masks the clean ``input_ids`` with the generator it is given.
     ``next_sentence_label``: 0 = IsNext (B follows A), 1 = NotNext (B is random), as the reference.
+    ``objective="ltr"``: no masks at all; :meth:`batch` gives the clean ids with next-token labels.
     """
 
     input_ids: torch.Tensor  # (N, T)
@@ -48,8 +53,11 @@ class PretrainingDataset:
     mask_spec: MaskSpec
     labels: torch.Tensor | None = None  # (N, T) or None (dynamic masking)
     info: dict[str, Any] = field(default_factory=dict)
+    objective: str = "mlm"  # "mlm" or "ltr"
 
     def __post_init__(self) -> None:
+        if self.objective not in ("mlm", "ltr"):
+            raise ValueError(f"PretrainingDataset.objective must be 'mlm' or 'ltr', got {self.objective!r}")
         n, t = self.input_ids.shape
         for name in ("token_type_ids", "attention_mask") + (("labels",) if self.labels is not None else ()):
             if getattr(self, name).shape != (n, t):
@@ -71,7 +79,9 @@ class PretrainingDataset:
         width = max(int(mask.sum(-1).max()), 1) if len(indices) else 1  # drop columns that are all padding
         batch = {"input_ids": self.input_ids[indices, :width], "token_type_ids": self.token_type_ids[indices, :width],
                  "attention_mask": mask[:, :width], "next_sentence_label": self.next_sentence_label[indices]}
-        if self.labels is not None:
+        if self.objective == "ltr":  # labels[:, t] = input_ids[:, t + 1]; the model reads only positions <= t
+            batch["labels"] = ltr_labels(batch["input_ids"], batch["attention_mask"])
+        elif self.labels is not None:
             batch["labels"] = self.labels[indices, :width]
         else:
             if generator is None:
@@ -150,12 +160,17 @@ def prepare_dataset(documents: Sequence[Sequence[Any]], tokenizer: Any, config: 
                                             rng=random.Random(seed), short_seq_prob=config.short_seq_prob,
                                             dupe_factor=dupe_factor)
     features = collate_instances(instances, tokenizer, config.max_seq_length)
+    mask_share, _, random_share = config.mask_mix  # Table 8: MASK / SAME / RND
     spec = MaskSpec(mlm_probability=config.mlm_probability, max_predictions=config.max_predictions_per_seq,
                     is_continuation=continuation_lookup(tokenizer) if config.whole_word else None,
-                    **mask_kwargs(tokenizer))
+                    mask_prob=mask_share, random_prob=random_share, **mask_kwargs(tokenizer))
     info = {"documents": len(documents), "instances": len(instances), "dupe_factor": dupe_factor,
             "masking": masking, "not_next_fraction": float(features["next_sentence_label"].float().mean())}
     ids, labels = features["input_ids"], None
+    if config.objective == "ltr":  # next-token targets, made per batch; nothing is masked
+        info["masking"] = "none (left-to-right LM)"
+        return PretrainingDataset(ids, features["token_type_ids"], features["attention_mask"],
+                                  features["next_sentence_label"], spec, None, info, objective="ltr")
     if masking == "static":  # every mask drawn now, once
         ids, labels = spec.apply(ids, features["attention_mask"], torch.Generator().manual_seed(seed + 1))
     return PretrainingDataset(ids, features["token_type_ids"], features["attention_mask"],

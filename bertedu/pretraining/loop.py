@@ -21,7 +21,8 @@ from bertedu.model.heads import BertForPreTraining
 from bertedu.pretraining.data import BatchStream, PretrainingDataset
 from bertedu.pretraining.distributed import (DistInfo, distributed_train_step, init_distributed, pick_device,
                                              unwrap_model)
-from bertedu.pretraining.recipe import PretrainConfig, build_optimizer, build_scheduler, evaluate
+from bertedu.pretraining.recipe import (NoNextSentenceHead, PretrainConfig, build_optimizer, build_scheduler,
+                                        evaluate)
 from bertedu.pretraining.state import (CHECKPOINT_DIR, LATEST, MetricsLog, latest_checkpoint, load_checkpoint,
                                        save_checkpoint)
 
@@ -29,9 +30,16 @@ from bertedu.pretraining.state import (CHECKPOINT_DIR, LATEST, MetricsLog, lates
 def build_model(config: PretrainConfig, vocab_size: int, model_config: BertConfig | None = None) -> nn.Module:
     """A freshly initialised :class:`bertedu.BertForPreTraining` (seeded from ``config.seed``).
 
-    ``config.dropout``, when set, overrides the dropout of ``model_config`` too (one source of truth)."""
+    ``config.dropout``, when set, overrides the dropout of ``model_config`` too (one source of truth).
+    The ablations of Table 5: ``objective="ltr"`` makes the attention causal (``is_decoder=True``, also
+    written into the saved config.json, so fine-tuning stays left-to-right as in Sec. 5.1), and
+    ``nsp=False`` removes the NSP head (:class:`~bertedu.pretraining.recipe.NoNextSentenceHead`: no
+    ``cls.seq_relationship`` weights in the model or its checkpoints; the other weights are drawn as before).
+    """
     drop = {} if config.dropout is None else dict(hidden_dropout_prob=config.dropout,
                                                    attention_probs_dropout_prob=config.dropout)
+    if config.objective == "ltr":
+        drop["is_decoder"] = True
     if model_config is None:
         model_config = BertConfig.preset(config.preset, vocab_size=vocab_size,
                                          max_position_embeddings=max(512, config.max_seq_length), **drop)
@@ -40,7 +48,10 @@ def build_model(config: PretrainConfig, vocab_size: int, model_config: BertConfi
     if model_config.vocab_size != vocab_size:
         raise ValueError(f"model_config.vocab_size ({model_config.vocab_size}) differs from the data's vocabulary "
                          f"({vocab_size}); build the config with vocab_size=len(tokenizer.vocab)")
-    return BertForPreTraining(model_config, generator=torch.Generator().manual_seed(config.seed))
+    model = BertForPreTraining(model_config, generator=torch.Generator().manual_seed(config.seed))
+    if not config.nsp:
+        model.cls.seq_relationship = NoNextSentenceHead()
+    return model
 
 
 def train(config: PretrainConfig, train_set: PretrainingDataset, eval_set: PretrainingDataset | None = None, *,
@@ -61,6 +72,9 @@ def train(config: PretrainConfig, train_set: PretrainingDataset, eval_set: Pretr
     if not resume and out_dir is not None and (Path(out_dir) / CHECKPOINT_DIR / LATEST).exists():
         raise ValueError(f"{out_dir} already holds checkpoints: pass resume=True to continue that run, "
                          f"or choose an empty out_dir")
+    if train_set.objective != config.objective:
+        raise ValueError(f"train_set was prepared for objective={train_set.objective!r} but the config says "
+                         f"{config.objective!r}; build it with prepare_dataset(..., config) of this run")
     dist = init_distributed(config.device)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)

@@ -73,9 +73,14 @@ class PretrainConfig(DictConfig):
     num_threads: int | None = None
     max_minutes: float | None = None  # stop (with a checkpoint) after this much training time; resume later
     dropout: float | None = None  # None = the preset's 0.1 (A.2); 0.0 for short runs (Cramming, Geiping & Goldstein 2022)
+    # The ablations of Sec. 5 and Appendix C (added later: a checkpoint without them used these defaults,
+    # see ADDED_FIELDS).  "ltr" = Table 5's left-to-right LM: causal attention, next-token targets, needs nsp=False.
+    objective: str = "mlm"
+    mask_mix: tuple[float, float, float] = (0.8, 0.1, 0.1)  # Table 8's MASK / SAME / RND shares of the targets
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives a list
+        self.mask_mix = tuple(self.mask_mix)  # type: ignore[assignment]
         self.validate()
 
     def validate(self) -> None:
@@ -104,7 +109,43 @@ class PretrainConfig(DictConfig):
             raise ValueError(f"PretrainConfig.dropout must be None or in [0, 1), got {self.dropout!r}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"PretrainConfig.dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"PretrainConfig.objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "ltr" and self.nsp:
+            raise ValueError("PretrainConfig.objective='ltr' needs nsp=False: under causal attention [CLS] sees "
+                             "only itself, so NSP cannot be learned (the paper's row is 'LTR & No NSP')")
+        mix = self.mask_mix
+        if (len(mix) != 3 or not all(isinstance(x, (int, float)) and 0 <= x <= 1 for x in mix)
+                or abs(sum(mix) - 1) > 1e-6):
+            raise ValueError(f"PretrainConfig.mask_mix must be three shares (MASK, SAME, RND) in [0, 1] summing "
+                             f"to 1, got {mix!r}; the paper's default is (0.8, 0.1, 0.1)")
 
+
+OBJECTIVES = ("mlm", "ltr")
+# fields added to PretrainConfig after runs had been saved: an older checkpoint lacks them and was made
+# with these values (load_checkpoint fills them in before comparing settings)
+ADDED_FIELDS: dict[str, Any] = {"objective": "mlm", "mask_mix": [0.8, 0.1, 0.1]}
+
+
+class NoNextSentenceHead(nn.Module):
+    """Stands in for ``cls.seq_relationship`` when NSP is off (Table 5, "No NSP"): no weights, so the model
+    and its checkpoints have no NSP head; returns zeros (B, 2), which no loss or metric reads."""
+
+    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        return pooled_output.new_zeros(pooled_output.shape[0], 2)  # (B, 2)
+
+
+def has_nsp_head(model: nn.Module) -> bool:
+    """False when ``model`` (or the model it wraps) carries a :class:`NoNextSentenceHead`."""
+    return not any(isinstance(m, NoNextSentenceHead) for m in model.modules())
+
+
+def _drop_nsp(metrics: dict[str, float], model: nn.Module) -> dict[str, float]:
+    """A model without an NSP head has no NSP numbers to report."""
+    if not has_nsp_head(model):
+        metrics.pop("nsp_loss", None)
+        metrics.pop("nsp_accuracy", None)
+    return metrics
 
 
 def exempt_from_weight_decay(name: str) -> bool:
@@ -224,7 +265,7 @@ def apply_update(model: nn.Module, optimizer: torch.optim.Optimizer,
     metrics = _summary(totals)
     metrics["loss"] = metrics["mlm_loss"] + (metrics["nsp_loss"] if config.nsp else 0.0)
     metrics.update(lr=lr, grad_norm=float(grad_norm))
-    return metrics
+    return _drop_nsp(metrics, model)
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -257,20 +298,22 @@ def evaluate(model: nn.Module, batches: Iterator[Batch] | Sequence[Batch],
              config: PretrainConfig) -> dict[str, float]:
     """Held-out MLM loss and accuracy (over masked positions) and NSP loss and accuracy (over all pairs).
 
-    ``model`` is a plain (unwrapped) model: evaluation runs on one process.
+    ``model`` is a plain (unwrapped) model: evaluation runs on one process. With ``objective="ltr"`` the
+    "mlm" numbers are next-token loss and accuracy; a model without an NSP head reports no NSP numbers.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     totals = torch.zeros(6)
-    cfg = dataclasses.replace(config, nsp=True)  # report NSP accuracy even in the no-NSP ablation
+    # report the NSP head's accuracy even when it was not trained (a model without one has nothing to report)
+    cfg = dataclasses.replace(config, nsp=True) if has_nsp_head(model) and config.objective == "mlm" else config
     for batch in batches:
         batch = {k: v.to(device) for k, v in batch.items()}
         with _autocast(device, config.dtype):
             out = _forward(model, batch, cfg)
         totals += _counts(out, batch, cfg)
     model.train(was_training)
-    return _summary(totals)
+    return _drop_nsp(_summary(totals), model)
 
 
 def frequency_baseline(train_set: PretrainingDataset, eval_set: PretrainingDataset) -> dict[str, float]:

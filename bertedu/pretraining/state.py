@@ -69,7 +69,10 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     """
     state = torch.load(path, map_location="cpu", weights_only=True)
     if config is not None:
-        saved, now = json.loads(state["config_json"]), json.loads(json.dumps(config.to_dict()))
+        from bertedu.pretraining.recipe import ADDED_FIELDS
+        # a checkpoint from before a field existed was made with its old behaviour, the field's default
+        saved = {**ADDED_FIELDS, **json.loads(state["config_json"])}
+        now = json.loads(json.dumps(config.to_dict()))
         changed = sorted(k for k in saved.keys() | now.keys()
                          if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
         if changed:
