@@ -8,6 +8,7 @@ BiLSTM on frozen features must learn it.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -145,3 +146,26 @@ def test_tagger_learns_a_word_decided_labelling(toy) -> None:
     # and the scorer agrees with a direct count on held-out sentences
     layers = variant_layers("last_hidden", LAYERS)
     assert evaluate_tagger(result["tagger"], dev_cache, dev, layers)["entity_f1"] == result["evals"][-1]["entity_f1"]
+
+
+def test_results_file_merges_cells_of_several_processes(tmp_path) -> None:
+    from bertedu.experiments.table7 import _merge
+    out = tmp_path / "table7.json"
+    row = lambda v, b, seeds: {"variant": v, "backbone": b, "seeds": seeds}  # noqa: E731
+    _merge(out, "last_hidden", "own", lambda old: row("last_hidden", "own", [42]))
+    # a second process adds another cell: the first cell survives, the order is the table's
+    _merge(out, "embeddings", "own", lambda old: row("embeddings", "own", [42]))
+    records = _merge(out, "last_hidden", "own", lambda old: {**old, "seeds": old["seeds"] + [43]})
+    assert [(r["variant"], r["seeds"]) for r in records] == [("embeddings", [42]), ("last_hidden", [42, 43])]
+    assert json.loads(out.read_text()) == records
+
+
+def test_random_control_backbone_is_frozen_and_not_pretrained() -> None:
+    from bertedu.experiments.table7 import load_backbone
+    random_model, random_tok = load_backbone("random")
+    own_model, own_tok = load_backbone("own")
+    assert random_tok.vocab == own_tok.vocab and random_model.config == own_model.config
+    assert not any(p.requires_grad for p in random_model.parameters())
+    a = random_model.embeddings.word_embeddings.weight
+    assert not torch.equal(a, own_model.embeddings.word_embeddings.weight)
+    assert torch.equal(a, load_backbone("random")[0].embeddings.word_embeddings.weight)  # seeded

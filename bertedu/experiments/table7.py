@@ -38,7 +38,7 @@ from bertedu.finetuning.batching import bucket_batches
 from bertedu.experiments.features import VARIANTS, BiLSTMTagger, FeatureCache, extract_features, variant_layers
 
 __all__ = ["VARIANTS", "TABLE", "PAPER_DEV_F1", "PAPER_FINETUNE_DEV_F1", "BACKBONES", "TaggerConfig",
-           "load_backbone", "conll_data", "backbone_features", "train_tagger", "evaluate_tagger", "run",
+           "DEFAULT_BACKBONES", "load_backbone", "conll_data", "backbone_features", "train_tagger", "evaluate_tagger", "run",
            "finetune_rows", "main"]
 
 TABLE = "table7"
@@ -48,7 +48,10 @@ RESULTS = ROOT / "data" / "experiments" / "table7.json"
 PAPER_DEV_F1 = {"embeddings": 0.910, "second_to_last_hidden": 0.956, "last_hidden": 0.949,
                 "weighted_sum_last_four": 0.959, "concat_last_four": 0.961, "weighted_sum_all": 0.955}
 PAPER_FINETUNE_DEV_F1 = {"BERT-Large": 0.966, "BERT-Base": 0.964}
-BACKBONES = {"minilm": "minilm", "own": "data/pretrained/cpu-tiny"}
+# "random" = the own checkpoint's architecture and vocabulary with random weights (drawn from seed 0): a
+# control for how much F1 the BiLSTM gets from features that carry word identity but no pre-training
+BACKBONES = {"minilm": "minilm", "own": "data/pretrained/cpu-tiny", "random": "random:data/pretrained/cpu-tiny"}
+DEFAULT_BACKBONES = ("own", "minilm")
 SEEDS = (42, 43, 44)
 DATA = {"max_train_examples": 4000, "max_eval_examples": 1000, "data_seed": 0}  # = finetune_results.py
 
@@ -66,16 +69,22 @@ class TaggerConfig:
 
 
 def load_backbone(name: str) -> tuple[torch.nn.Module, Any]:
-    """(frozen BertModel in eval mode, its tokenizer) for ``minilm``, ``own`` or a checkpoint directory."""
-    from bertedu import BertModel, from_pretrained
+    """(frozen BertModel in eval mode, its tokenizer) for ``minilm``, ``own``, ``random`` or a checkpoint
+    directory (``random:DIR``: DIR's architecture and vocabulary, weights drawn from seed 0)."""
+    from bertedu import BertConfig, BertModel, from_pretrained
     from bertedu.finetuning.backbones import describe_spec, load_tokenizer
     spec = BACKBONES.get(name, name)
-    if spec != "minilm" and not Path(spec).is_absolute() and (ROOT / spec).is_dir():
-        spec = str(ROOT / spec)  # data/pretrained/cpu-tiny, wherever the command runs
-    kind, directory = describe_spec(spec)
-    if kind != "pretrained" or directory is None:
-        raise ValueError(f"backbone {name!r}: the feature-based approach needs pre-trained weights")
-    model = from_pretrained(directory, BertModel).eval()
+    prefix, _, path = spec.rpartition(":") if spec.startswith("random:") else ("", "", spec)
+    if path != "minilm" and not Path(path).is_absolute() and (ROOT / path).is_dir():
+        path = str(ROOT / path)  # data/pretrained/cpu-tiny, wherever the command runs
+    kind, directory = describe_spec(f"{prefix}:{path}" if prefix else path)
+    if directory is None:
+        raise ValueError(f"backbone {name!r}: give minilm, own, random or a checkpoint directory")
+    if kind == "random":
+        config = BertConfig.from_json_file(directory / "config.json")
+        model = BertModel(config, generator=torch.Generator().manual_seed(0)).eval()
+    else:
+        model = from_pretrained(directory, BertModel).eval()
     for p in model.parameters():
         p.requires_grad_(False)  # frozen: features only (Sec. 5.3 "without fine-tuning any parameters")
     return model, load_tokenizer(directory)
@@ -189,6 +198,8 @@ def load_results(path: str | Path = RESULTS) -> list[dict[str, Any]]:
 def _record(old: dict[str, Any] | None, variant: str, backbone: str, seed: int, cell: dict[str, Any],
             features: dict[str, Any], config: TaggerConfig, command: str) -> dict[str, Any]:
     """The (variant, backbone) record with one more seed: values, mean, std over seeds; provenance."""
+    if old is not None and seed in old["seeds"]:
+        return old  # another process finished this cell meanwhile
     r = old or {"variant": variant, "title": VARIANTS[variant].title, "task": "conll2003", "metric": "entity_f1",
                 "backbone": backbone, "values": [], "seeds": [], "best_epochs": [], "curves": [], "mix_weights": [],
                 "minutes": 0.0, "cpu_minutes": 0.0}
@@ -208,7 +219,24 @@ def _record(old: dict[str, Any] | None, variant: str, backbone: str, seed: int, 
     return r
 
 
-def run(backbones: Sequence[str] = tuple(BACKBONES), variants: Sequence[str] = tuple(VARIANTS),
+def _merge(out: Path, variant: str, backbone: str, update: Callable[[dict | None], dict]) -> list[dict[str, Any]]:
+    """Re-read ``out`` under a lock, replace (or add) the (variant, backbone) record by ``update(old)``, write
+    it atomically: several processes may fill one results file with different cells."""
+    import fcntl
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        records = load_results(out)
+        key = [i for i, r in enumerate(records) if r["variant"] == variant and r["backbone"] == backbone]
+        record = update(records[key[0]] if key else None)
+        records = [record if i in key else r for i, r in enumerate(records)] + ([] if key else [record])
+        order = {(b, v): i for i, (b, v) in enumerate((b, v) for b in BACKBONES for v in VARIANTS)}
+        records.sort(key=lambda r: order.get((r["backbone"], r["variant"]), len(order)))
+        atomic_write_text(out, json.dumps(records, indent=2) + "\n")
+    return records
+
+
+def run(backbones: Sequence[str] = DEFAULT_BACKBONES, variants: Sequence[str] = tuple(VARIANTS),
         seeds: Sequence[int] = SEEDS, *, out: str | Path = RESULTS, cache_dir: str | Path | None = None,
         config: TaggerConfig = TaggerConfig(), max_train: int | None = 4000, max_eval: int | None = 1000,
         plan: bool = False, flags: str = "", say: Callable[[str], None] = print) -> list[dict[str, Any]]:
@@ -232,14 +260,8 @@ def run(backbones: Sequence[str] = tuple(BACKBONES), variants: Sequence[str] = t
             cell = train_tagger(features["train"], features["dev"], features["dev_data"], variant, num_labels,
                                 config=config, seed=seed)
             cell["cpu_seconds"] = time.process_time() - cpu
-            key = [i for i, r in enumerate(records) if r["variant"] == variant and r["backbone"] == backbone]
-            record = _record(records[key[0]] if key else None, variant, backbone, seed, cell, features, config,
-                             command)
-            records = [record if i in key else r for i, r in enumerate(records)] + ([] if key else [record])
-            order = {(b, v): i for i, (b, v) in enumerate((b, v) for b in BACKBONES for v in VARIANTS)}
-            records.sort(key=lambda r: order.get((r["backbone"], r["variant"]), len(order)))
-            out.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out, json.dumps(records, indent=2) + "\n")
+            records = _merge(out, variant, backbone, lambda old: _record(old, variant, backbone, seed, cell,
+                                                                      features, config, command))
             say(f"{backbone} / {variant} / seed {seed}: dev entity F1 {cell['entity_f1']:.4f} "
                 f"(best epoch {cell['best_epoch']}, {cell['seconds'] / 60:.2f} min)")
     return records
@@ -250,12 +272,13 @@ def finetune_rows(path: str | Path = ROOT / "data" / "finetune" / "results.json"
     or None for a backbone whose row is not there yet."""
     rows = load_results(path)
     found = {r["backbone"]: r for r in rows if r.get("task") == "conll2003" and r.get("metric") == "entity_f1"}
-    return {b: found.get(b) for b in BACKBONES}
+    return {b: found.get(b) for b in BACKBONES}  # the fine-tuning results' "random" is the same control
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
+    p.add_argument("--backbones", nargs="+", default=list(DEFAULT_BACKBONES), choices=list(BACKBONES),
+                   help="random = the own architecture with random weights (a control; not in the default run)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     p.add_argument("--out", default=str(RESULTS), help="the results file (resumable: finished cells are skipped)")
