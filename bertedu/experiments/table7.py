@@ -196,7 +196,7 @@ def load_results(path: str | Path = RESULTS) -> list[dict[str, Any]]:
 
 
 def _record(old: dict[str, Any] | None, variant: str, backbone: str, seed: int, cell: dict[str, Any],
-            features: dict[str, Any], config: TaggerConfig, command: str) -> dict[str, Any]:
+            features: dict[str, Any], config: TaggerConfig, command: str, commit: str) -> dict[str, Any]:
     """The (variant, backbone) record with one more seed: values, mean, std over seeds; provenance."""
     if old is not None and seed in old["seeds"]:
         return old  # another process finished this cell meanwhile
@@ -212,7 +212,7 @@ def _record(old: dict[str, Any] | None, variant: str, backbone: str, seed: int, 
     r["paper"] = PAPER_DEV_F1[variant]
     r["minutes"] = round(r["minutes"] + cell["seconds"] / 60, 3)
     r["cpu_minutes"] = round(r["cpu_minutes"] + cell["cpu_seconds"] / 60, 3)
-    r.update(command=command, commit=git_commit(), layers=cell["layers"], num_layers=features["layers"],
+    r.update(command=command, commit=commit, layers=cell["layers"], num_layers=features["layers"],
              hidden_size=features["hidden_size"], extract_minutes=round(features["extract_minutes"], 3),
              settings=asdict(config), train_records=len(features["train_data"].records),
              eval_records=len(features["dev_data"].records), unit="fraction (paper 96.1 -> 0.961)")
@@ -246,6 +246,7 @@ def run(backbones: Sequence[str] = DEFAULT_BACKBONES, variants: Sequence[str] = 
     out = Path(out)
     records = load_results(out)
     num_labels = len(get_recipe("conll2003").labels())
+    commit = git_commit()  # the code this process runs (HEAD may move while it works)
     for backbone in backbones:
         todo = [(v, s) for s in seeds for v in variants
                 if not any(r["variant"] == v and r["backbone"] == backbone and s in r["seeds"] for r in records)]
@@ -261,7 +262,7 @@ def run(backbones: Sequence[str] = DEFAULT_BACKBONES, variants: Sequence[str] = 
                                 config=config, seed=seed)
             cell["cpu_seconds"] = time.process_time() - cpu
             records = _merge(out, variant, backbone, lambda old: _record(old, variant, backbone, seed, cell,
-                                                                      features, config, command))
+                                                                      features, config, command, commit))
             say(f"{backbone} / {variant} / seed {seed}: dev entity F1 {cell['entity_f1']:.4f} "
                 f"(best epoch {cell['best_epoch']}, {cell['seconds'] / 60:.2f} min)")
     return records
