@@ -219,6 +219,41 @@ def _record(old: dict[str, Any] | None, variant: str, backbone: str, seed: int, 
     return r
 
 
+def provenance(records: Sequence[dict[str, Any]]) -> str:
+    """The PROVENANCE note beside the results file: how it was made, and every record in one table."""
+    from bertedu.pretraining.report import cpu_name
+    rows = "\n".join(f"| {r['backbone']} | {r['title']} | {100 * r['mean']:.1f} | {100 * r['std']:.1f} | "
+                     f"{', '.join(f'{100 * v:.1f}' for v in r['values'])} | {100 * r['paper']:.1f} | "
+                     f"{r['minutes']:.1f} | {r['cpu_minutes']:.1f} | `{r['commit'][:7]}` |" for r in records)
+    settings = records[0]["settings"] if records else asdict(TaggerConfig())
+    return f"""# Provenance of `table7.json`
+
+Made by `python -m bertedu.experiments.table7` (bertedu/experiments/table7.py; each record names its command
+and the commit its process started at) on this machine's CPU ({cpu_name()}, torch {torch.__version__}), one
+torch thread, beside other jobs (so `minutes`, wall-clock, is several times `cpu_minutes`).
+
+- Task: CoNLL-2003 NER, the fine-tuning results' subsets: {DATA['max_train_examples']:,} training and
+  {DATA['max_eval_examples']:,} dev sentences drawn with data seed {DATA['data_seed']} (`tools/finetune_results.py`),
+  the recipe's encoding (128 tokens), labels on each word's first sub-token; dev entity F1 (conlleval rules)
+  by the fine-tuning scorer. Values are fractions (the paper's 96.1 is stored as 0.961); std is the
+  population standard deviation over the seeds, as in `data/finetune/results.json`.
+- Features: every hidden state of the frozen encoder (eval mode, `torch.no_grad`) at each word's first
+  sub-token, extracted once per backbone (`extract_minutes`) and cached as float16. Rows: see
+  `bertedu.experiments.features.variant_layers` ("last four" = the last four of the L + 1 hidden states;
+  "all layers" = the L Transformer layers); weighted sums are ELMo's scalar mix, learned.
+- Tagger: two-layer BiLSTM over the words ({settings['lstm_size']} units per direction), dropout
+  {settings['dropout']} on its input and output, Adam lr {settings['lr']} falling linearly to 0, batch
+  {settings['batch_size']} (length-bucketed), {settings['epochs']} epochs, dev F1 after each epoch, the best
+  kept (`curves`, `best_epochs`); seeds 42, 43, 44 (initialisation, batch order, dropout).
+- Backbones: `minilm` = all-MiniLM-L6-v2; `own` = data/pretrained/cpu-tiny; `random` = the own architecture and
+  vocabulary with weights drawn from seed 0 (a control).
+
+| backbone | row | mean F1 | std | values | paper (BERT-Base dev) | minutes | CPU minutes | commit |
+|---|---|---|---|---|---|---|---|---|
+{rows}
+"""
+
+
 def _merge(out: Path, variant: str, backbone: str, update: Callable[[dict | None], dict]) -> list[dict[str, Any]]:
     """Re-read ``out`` under a lock, replace (or add) the (variant, backbone) record by ``update(old)``, write
     it atomically: several processes may fill one results file with different cells."""
@@ -233,6 +268,7 @@ def _merge(out: Path, variant: str, backbone: str, update: Callable[[dict | None
         order = {(b, v): i for i, (b, v) in enumerate((b, v) for b in BACKBONES for v in VARIANTS)}
         records.sort(key=lambda r: order.get((r["backbone"], r["variant"]), len(order)))
         atomic_write_text(out, json.dumps(records, indent=2) + "\n")
+        atomic_write_text(out.parent / "TABLE7_PROVENANCE.md", provenance(records))
     return records
 
 
