@@ -2,7 +2,8 @@
 
 The JSON holds ``terms`` -- each ``{"en", "zh", "chapter", "def_en", "def_zh"}`` plus optional
 ``also_en`` / ``also_zh`` (other spellings the book uses: plurals, abbreviations, the table's code name),
-``avoid_zh`` (renderings the book must not use, e.g. 令牌 for token) and ``strict`` -- and ``headings``:
+``avoid_zh`` (renderings the book must not use, e.g. 令牌 for token; regular expressions, so 词片(?!段) spares
+整词片段) and ``strict`` -- and ``headings``:
 the knowledge-card headings that are topics rather than terms ("Why subwords"), each with its Chinese
 heading and the terms it teaches.
 
@@ -152,9 +153,9 @@ def usage_problems(glossary: dict[str, Any], root: Path | None = None) -> list[t
                 problems.append((where, term["en"], f"uses {term['en']!r} but its Chinese has no "
                                                     f"{term['zh']!r}: {zh[:80]}"))
         for term, bad in avoid:
-            if bad in zh:
-                problems.append((where, term["en"], f"writes {bad!r}; the book's word for {term['en']!r} "
-                                                    f"is {term['zh']!r}"))
+            if re.search(bad, zh):
+                problems.append((where, term["en"], f"writes {re.search(bad, zh).group()!r}; the book's "
+                                                    f"word for {term['en']!r} is {term['zh']!r}"))
     return problems
 
 

@@ -61,8 +61,9 @@ say the right column out loud, then check.
 *File → Import* and pick the file: its header lines set the separator (tab), HTML fields, the deck
 (`bertedu`) and the tags column (`bertedu::ch06`, `bertedu::06_masked_lm`), so there is nothing to
 configure. The front of a card is the term in both languages, the back the English line over the Chinese;
-math shows with Anki's MathJax. The deck is written by `python -m bertedu.study flashcards` from
-`data/cards/`, and a test fails if the committed file falls behind the cards.
+math, such as $\\mathrm{{softmax}}(QK^\\top/\\sqrt{{d}})\\,V$, is typeset here and by Anki's MathJax.
+The deck is written by `python -m bertedu.study flashcards` from `data/cards/`, and a test fails if the
+committed file falls behind the cards.
 
 每张知识卡片都在这里，按章排列（用标签切换中英文）。同样的要点也做成了可导入 Anki 的卡组
 （`flashcards.tsv`）：在 Anki 中选择“文件 → 导入”即可，分隔符、HTML、卡组和标签都已在文件头中设定。
@@ -95,7 +96,8 @@ def quiz_bank_cells(root: Path | None = None) -> list[dict[str, Any]]:
 
 **In one line:** all {n} quizzes of the book on one page — each chapter's quick checks in the order the
 chapter asks them, then its end-of-chapter quiz. Click an option: every one, right or wrong, explains
-itself. English and 中文 are two tabs of the same questions.
+itself. English and 中文 are two tabs of the same questions, and the math in them (the $\\sqrt{{d}}$ of
+chapter 4, the $\\tau$ of chapter 10) is typeset.
 
 全书的 {n} 组测验：每章先是正文中的小测，再是章末测验。点击任一选项都会看到解释。
 """)]

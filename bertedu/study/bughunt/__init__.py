@@ -17,6 +17,7 @@ Bugs real public reimplementations shipped, and where they are: an NSP loss with
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
@@ -90,9 +91,10 @@ def run(number: int, implementation: Callable) -> Outcome:
 
 
 def report(number: int, implementation: Callable) -> None:
-    """Print ``bug #N, <name>: PASS/FAIL  <why>``."""
+    """Print ``bug #N, <name>: PASS/FAIL  <why>``, wrapped at 88 columns."""
     name = getattr(implementation, "__name__", repr(implementation))
-    print(f"bug #{number}, {name}: {run(number, implementation)}")
+    line = f"bug #{number}, {name}: {run(number, implementation)}"
+    print(textwrap.fill(line, width=88, subsequent_indent="    "))   # the book's column: 88 characters
 
 
 def run_all() -> dict[tuple[int, str], Outcome]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,11 +24,10 @@ def guarded(check: Callable[..., Outcome]) -> Callable[..., Outcome]:
     A broken implementation may crash instead of returning garbage (a float where an id was expected, a
     shape error); that is a failure of the implementation, reported like any other, not of the check.
     """
-    def run(impl: Callable, *args, **kwargs) -> Outcome:
+    def run(impl: Callable, *args: object, **kwargs: object) -> Outcome:
         try:
             return check(impl, *args, **kwargs)
         except Exception as error:  # noqa: BLE001 - any crash of the implementation is a verdict
             return Outcome(False, f"{getattr(impl, '__name__', impl)!s} crashed: "
                                   f"{type(error).__name__}: {error}")
-    run.__name__, run.__doc__, run.__wrapped__ = check.__name__, check.__doc__, check  # type: ignore[attr-defined]
-    return run
+    return functools.wraps(check)(run)   # keeps the check's name, module and docstring
