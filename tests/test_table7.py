@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -151,13 +152,18 @@ def test_tagger_learns_a_word_decided_labelling(toy) -> None:
 def test_results_file_merges_cells_of_several_processes(tmp_path) -> None:
     from bertedu.experiments.table7 import _merge
     out = tmp_path / "table7.json"
-    row = lambda v, b, seeds: {"variant": v, "backbone": b, "seeds": seeds}  # noqa: E731
+    def row(variant, backbone, seeds):
+        return {"variant": variant, "backbone": backbone, "seeds": seeds, "title": VARIANTS[variant].title,
+                "values": [0.5] * len(seeds), "mean": 0.5, "std": 0.0, "paper": 0.9, "minutes": 1.0,
+                "cpu_minutes": 1.0, "commit": "0" * 40, "settings": asdict(TaggerConfig())}
+
     _merge(out, "last_hidden", "own", lambda old: row("last_hidden", "own", [42]))
     # a second process adds another cell: the first cell survives, the order is the table's
     _merge(out, "embeddings", "own", lambda old: row("embeddings", "own", [42]))
-    records = _merge(out, "last_hidden", "own", lambda old: {**old, "seeds": old["seeds"] + [43]})
+    records = _merge(out, "last_hidden", "own", lambda old: row("last_hidden", "own", old["seeds"] + [43]))
     assert [(r["variant"], r["seeds"]) for r in records] == [("embeddings", [42]), ("last_hidden", [42, 43])]
     assert json.loads(out.read_text()) == records
+    assert "| own | Last Hidden | 50.0 |" in (tmp_path / "TABLE7_PROVENANCE.md").read_text()
 
 
 def test_random_control_backbone_is_frozen_and_not_pretrained() -> None:
