@@ -114,7 +114,9 @@ def sentence_part(args: argparse.Namespace) -> dict[str, Any]:
             "cross_encoder": {"spearman": cross_spearman, "pairs_per_second": round(len(rows) / cross_seconds, 1),
                               "train_records": trained["train_records"], "epochs": args.cross_epochs,
                               "lr": args.cross_lr, "train_minutes": trained["minutes"],
-                              "dev_spearman_run_task": trained["metrics"].get("spearman")},
+                              "dev_spearman_run_task": trained["metrics"].get("spearman"),
+                              "evals": [{k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()}
+                                        for e in trained["evals"]]},  # on run_task's dev subset
             "retrieval": retrieval}
 
 
@@ -254,12 +256,15 @@ def provenance(out: Path) -> str:
     for path in sorted(out.glob("*.json")):
         r = json.loads(path.read_text(encoding="utf-8"))
         dirty = r.get("uncommitted_files")
-        note = f" (with uncommitted changes in {', '.join(dirty)})" if dirty else ""
+        note = (f" (with uncommitted changes in {', '.join(dirty)})" if isinstance(dirty, list) and dirty
+                else f" ({dirty})" if isinstance(dirty, str) else "")
         lines += [f"## `{path.name}`", "", f"- Command: `{r['command']}`",
                   f"- Code: bertedu at commit `{r['commit']}`{note}",
                   f"- Time: {r['minutes']} minutes wall clock, {r['cpu_minutes']} CPU minutes, on {r['threads']} "
                   f"torch thread of {r['cpu']} (torch {r['torch']}), a 2-core machine shared with two other "
-                  f"jobs (speeds in the file are measured under that load)", ""]
+                  f"jobs (speeds in the file are measured under that load)"]
+        lines += [f"- Note: {r['provenance_note']}"] if r.get("provenance_note") else []
+        lines += [""]
     return "\n".join(lines)
 
 
