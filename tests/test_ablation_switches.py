@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -230,7 +231,8 @@ def test_cli_exports_chosen_steps_and_recovers_one_after_a_kill(tmp_path, data_d
     from safetensors.torch import load_file
 
     out = tmp_path / "run"
-    argv = ["--out", str(out), "--vocab", "data/pretrained/cpu-tiny/vocab.txt", "--corpus", "wikitext-valid",
+    vocab = Path(__file__).resolve().parents[1] / "data/pretrained/cpu-tiny/vocab.txt"
+    argv = ["--out", str(out), "--vocab", str(vocab), "--corpus", "wikitext-valid",
             "--max-documents", "6", "--steps", "4", "--seq-len", "32", "--batch-size", "4", "--eval-every", "2",
             "--eval-max-batches", "1", "--save-every", "2", "--log-every", "1", "--no-progress", "--threads", "1",
             "--dropout", "0", "--masking", "dynamic", "--no-nsp", "--objective", "ltr", "--export-steps", "2", "4",
