@@ -25,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 
+from bertedu.teach.citations import plain_citations
 from bertedu.teach.exercises import check_chapter, find_exercises, with_grading_metadata
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
@@ -51,17 +52,20 @@ def nbgrader_settings(course: Path, *, keep_outputs: bool = True) -> dict[str, d
         "ClearOutput": {"enabled": not keep_outputs},
         "IncludeHeaderFooter": {"header": str((course / "source" / "header.ipynb").resolve())},
         # a chapter runs for up to a minute; one cell (a short training run) can take 30 s on a busy CPU
-        "Execute": {"timeout": 600, "interrupt_on_timeout": True},
+        "Execute": {"timeout": 300, "interrupt_on_timeout": True},
     }
 
 
 def _config(settings: dict[str, dict[str, object]]):
     from traitlets.config import Config
 
+    from bertedu.teach.execute import autograde_preprocessors
+
     config = Config()
     for section, values in settings.items():
         for key, value in values.items():
             setattr(config[section], key, value)
+    config.Autograde.autograde_preprocessors = autograde_preprocessors()  # see bertedu/teach/execute.py
     return config
 
 
@@ -76,6 +80,9 @@ def _write_config_file(course: Path, settings: dict[str, dict[str, object]]) -> 
             elif section == "IncludeHeaderFooter":
                 value = "source/header.ipynb"
             lines.append(f"c.{section}.{key} = {value!r}")
+    lines += ["# the cell runner without nbclient's Output-widget mirror (it can stall `interact` cells):",
+              "from bertedu.teach.execute import autograde_preprocessors  # noqa: E402",
+              "c.Autograde.autograde_preprocessors = autograde_preprocessors()"]
     (course / "nbgrader_config.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -131,7 +138,7 @@ def make_student(out: Path, chapters: list[Path] | None = None, *, keep_outputs:
         slug = path.stem
         source = out / "source" / slug / f"{slug}.ipynb"
         source.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(with_grading_metadata(nb), str(source))
+        nbformat.write(plain_citations(with_grading_metadata(nb)), str(source))
         _ok(api.generate_assignment(slug, force=True, create=True), f"generate_assignment {slug}")
         student = out / "release" / slug / f"{slug}.ipynb"
         n = len(find_exercises(nb))
