@@ -226,7 +226,7 @@ def test_checkpoint_from_before_the_switches_resumes(tmp_path, tokenizer, docume
 
 
 # ----------------------------------------------------------------------------- the CLI: flags and exports
-def test_cli_exports_chosen_steps_and_recovers_one_after_a_kill(tmp_path, data_dir):
+def test_cli_exports_chosen_steps_and_recovers_one_after_a_kill(tmp_path, data_dir, capsys):
     from bertedu.pretraining.cli import export_dir, main
     from safetensors.torch import load_file
 
@@ -238,6 +238,9 @@ def test_cli_exports_chosen_steps_and_recovers_one_after_a_kill(tmp_path, data_d
             "--dropout", "0", "--masking", "dynamic", "--no-nsp", "--objective", "ltr", "--export-steps", "2", "4",
             "--preset", "L1-H64-A1", "--mask-mix", "80,0,20"]
     main(argv)
+    # the narration: data -> vocabulary -> data sets with counts -> model -> where the model went
+    said = [line.split(":")[0] for line in capsys.readouterr().out.splitlines()]
+    assert said == ["data", "data", "vocabulary", "data sets", "data sets", "model", "saved"], said
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["objective"] == "ltr" and run["config"]["mask_mix"] == [0.8, 0.0, 0.2]
     assert run["export_steps"] == [2, 4]
@@ -261,6 +264,9 @@ BAD_FLAGS = {
     "--mask-mix": ["--mask-mix", "80,10"],
     "--preset": ["--preset", "L2-H128-A3"],
     "--export-steps": ["--export-steps", "5000", "--steps", "100"],
+    "--batch-size": ["--batch-size", "0"],  # PretrainConfig's check, reported by its flag
+    "--seq-len": ["--seq-len", "-3"],
+    "--vocab-size": ["--vocab-size", "10", "--corpus", "wikitext-valid", "--max-documents", "2", "--holdout", "0"],
 }
 
 
