@@ -29,6 +29,13 @@ ALLOWED: dict[str, set[str]] = {
     "bertedu.finetuning": {"bertedu._io", "bertedu.config", "bertedu.text", "bertedu.model", "bertedu.datasets",
                            "bertedu.pretraining"},  # the AdamW groups, schedule and metrics log are shared
     "bertedu.notebook": set(),
+    # the later parts build on everything below them, never on each other (except study -> the chapters' data)
+    "bertedu.experiments": {"bertedu._io", "bertedu.config", "bertedu.text", "bertedu.model", "bertedu.datasets",
+                            "bertedu.pretraining", "bertedu.finetuning"},
+    "bertedu.beyond": {"bertedu._io", "bertedu.config", "bertedu.text", "bertedu.model", "bertedu.datasets",
+                       "bertedu.pretraining", "bertedu.finetuning"},
+    "bertedu.study": {"bertedu._io", "bertedu.config", "bertedu.text", "bertedu.model", "bertedu.pretraining"},
+    "bertedu.teach": {"bertedu._io"},
     "bertedu.pretrain": {"bertedu.pretraining"},
     "bertedu.finetune": {"bertedu.finetuning"},
     "bertedu": set(),

