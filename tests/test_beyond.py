@@ -80,6 +80,19 @@ def test_span_masking_takes_exactly_the_bert_budget_and_never_specials_or_paddin
     assert (out.labels[~out.masked_positions] == -100).all()
 
 
+def test_spans_never_cross_a_special_token_inside_the_sequence():
+    """[UNK] (or any special id) between two words is not a candidate: a span stops there."""
+    ids = torch.stack([sequence(120, s, pieces=True) for s in range(20)])
+    ids[:, 5::4] = TOK.unk_token_id  # specials in the middle, every fourth token
+    out = span_mask_tokens(ids, generator=gen(4), is_continuation=continuation_lookup(TOK), **KW)
+    assert not out.masked_positions[ids == TOK.unk_token_id].any()
+    plain = mask_tokens(ids, generator=gen(4), **KW)
+    assert out.masked_positions.sum(-1).tolist() == plain.masked_positions.sum(-1).tolist()
+    for b, spans in enumerate(out.spans):
+        for start, end in spans:
+            assert not (ids[b, start:end] == TOK.unk_token_id).any()
+
+
 def test_spans_are_contiguous_disjoint_and_cover_the_masked_positions():
     ids = torch.stack([sequence(200, s) for s in range(4)])
     out = span_mask_tokens(ids, generator=gen(2), **KW)

@@ -36,7 +36,8 @@ import torch  # noqa: E402
 
 import bertedu  # noqa: E402
 from bertedu._io import atomic_write_text  # noqa: E402
-from bertedu.beyond.distill import DistillationStudent, student_from_teacher, teacher_logits, with_example_index  # noqa: E402,E501
+from bertedu.beyond.distill import (DistillationStudent, student_from_teacher, teacher_logits,  # noqa: E402
+                                    with_example_index)
 from bertedu.beyond.pooling import POOLINGS, cosine_matrix, cross_encoder_scores, embed_sentences  # noqa: E402
 from bertedu.finetuning.backbones import load_tokenizer, minilm_path  # noqa: E402
 from bertedu.finetuning.loop import FinetuneConfig, finetune  # noqa: E402

@@ -15,9 +15,10 @@ every one stays.
 
 Choices here (the paper leaves them open): the budget is the same token count as BERT's,
 ``min(n, cap, max(1, round(0.15 n)))`` of the ``n`` candidate tokens; a span starts at an unmasked
-word, grows to the right over unmasked words only (so spans never overlap) and its last word is cut
-when the budget runs out.  Words are a token plus its ``##`` pieces when ``spec.is_continuation`` is
-given, else every token is a word.  Shapes: input_ids (T,) or (B, T); outputs shaped like input_ids.
+word, grows to the right over adjacent unmasked words only (so spans never overlap, and never cross a
+special token such as [UNK]) and its last word is cut when the budget runs out.  Words are a token plus
+its ``##`` pieces when ``spec.is_continuation`` is given, else every token is a word.
+Shapes: input_ids (T,) or (B, T); outputs shaped like input_ids.
 """
 
 from __future__ import annotations
@@ -104,7 +105,10 @@ def _draw_spans(words: list[tuple[int, int]], budget: int, generator: torch.Gene
         first = free[int(torch.randint(len(free), (1,), generator=generator))]  # uniform start word
         w = first
         start, end = words[first][0], words[first][0]
-        while w < len(words) and w - first < length and not taken[w] and left > 0:
+        # grow over the next words while they are free and adjacent (a special token such as [UNK]
+        # between two words ends the span: it is never a target)
+        while (w < len(words) and w - first < length and not taken[w] and left > 0
+               and (w == first or words[w][0] == end)):
             w_start, w_end = words[w]
             end = min(w_end, w_start + left)  # cut the last word at the budget
             left -= end - w_start
