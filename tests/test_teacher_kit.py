@@ -148,9 +148,10 @@ def test_every_solution_passes_its_tests_under_nbval():
     """The test cells follow the solutions in the book's chapters, so nbval (tools/test.sh) runs every
     hidden test against the teacher's solution; here: no test cell is skipped or allowed to fail."""
     for path in CHAPTERS:
-        for ex in find_exercises(path):
+        nb = _read(path)
+        for ex in find_exercises(nb):
             for t in ex.tests:
-                tags = _read(path).cells[t.index].metadata.get("tags", [])
+                tags = nb.cells[t.index].metadata.get("tags", [])
                 assert not {"nbval-skip", "raises-exception", "skip-execution"} & set(tags), (path.name, t)
 
 
