@@ -162,6 +162,18 @@ def test_student_notebooks_read_citations_as_plain_text():
         "See Devlin et al. (2018) and (Vaswani et al., 2017; Wu et al., 2016)."
 
 
+@pytest.mark.parametrize("keep", [True, False])
+def test_clear_outputs_blanks_the_lesson_cells_too(tmp_path, keep):
+    nb = _toy()
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="3\n")]
+    nb.cells[0].execution_count = 1
+    nbformat.write(nb, str(tmp_path / "01_toy.ipynb"))
+    (student,) = course.make_student(tmp_path / "class", [tmp_path / "01_toy.ipynb"], keep_outputs=keep,
+                                     log=lambda *_: None)
+    lesson = _read(student).cells[1]
+    assert lesson.source == "x = 3" and bool(lesson.outputs) == keep
+
+
 def test_grading_runs_cells_without_the_output_widget_mirror(tmp_path):
     """nbclient's Output-widget mirror can stall an `interact` cell until its timeout (nbclient #312);
     the course's autograde pipeline uses GradingExecute, which opens none."""
