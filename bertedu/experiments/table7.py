@@ -238,7 +238,9 @@ torch thread, beside other jobs (so `minutes`, wall-clock, is several times `cpu
   by the fine-tuning scorer. Values are fractions (the paper's 96.1 is stored as 0.961); std is the
   population standard deviation over the seeds, as in `data/finetune/results.json`.
 - Features: every hidden state of the frozen encoder (eval mode, `torch.no_grad`) at each word's first
-  sub-token, extracted once per backbone (`extract_minutes`) and cached as float16. Rows: see
+  sub-token, extracted once per backbone and cached as float16 (`extract_minutes` is that process's time to
+  get them: small when it found the cache of an identical earlier extraction; MiniLM's extraction of the
+  5,000 sentences takes about a minute on one thread). Rows: see
   `bertedu.experiments.features.variant_layers` ("last four" = the last four of the L + 1 hidden states;
   "all layers" = the L Transformer layers); weighted sums are ELMo's scalar mix, learned.
 - Tagger: two-layer BiLSTM over the words ({settings['lstm_size']} units per direction), dropout
