@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         "what": __doc__.split("\n\n")[0], "task": "sst2", "metric": "accuracy", "lr": args.lr,
         "epochs_rule": "min(12, ceil(12000 / n))", "machine": cpu_name(), "points": []}
     done = {(r["backbone"], r["n"]) for r in doc["points"]}
+    commit = git_commit()  # the code this process imported (HEAD may move while it runs)
     for n in args.sizes:
         for backbone, spec in BACKBONES.items():
             if (backbone, n) in done:
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             doc["points"].append({
                 "backbone": backbone, "n": n, "epochs": epochs_for(n), "seeds": list(args.seeds),
                 "values": values, "mean": statistics.fmean(values), "std": statistics.pstdev(values),
-                "minutes": round(sum(r["minutes"] for r in runs), 2), "commit": git_commit(),
+                "minutes": round(sum(r["minutes"] for r in runs), 2), "commit": commit,
                 "command": f"python tools/finetune_curve.py --sizes {n} --seeds "
                            + " ".join(map(str, args.seeds)) + f" --lr {args.lr}"})
             out.parent.mkdir(parents=True, exist_ok=True)
