@@ -219,8 +219,8 @@ def section_v1_on_unanswerable(runs: Path, limit: int | None) -> dict[str, Any]:
             "questions": len(records), "unanswerable": len(no_ids), "answerable": len(has_ids),
             "answered_unanswerable": sum(bool(answers[q]) for q in no_ids),
             "answered_answerable": sum(bool(answers[q]) for q in has_ids),
-            "confidence_unanswerable": rounded([conf[q] for q in no_ids if q in conf], 3),
-            "confidence_answerable": rounded([conf[q] for q in has_ids if q in conf], 3),
+            "confidence_unanswerable": rounded([conf[q] for q in no_ids if q in conf], 5),
+            "confidence_answerable": rounded([conf[q] for q in has_ids if q in conf], 5),
             "null_diff_unanswerable": rounded([decoded[q].null_diff for q in no_ids], 3),
             "null_diff_answerable": rounded([decoded[q].null_diff for q in has_ids], 3),
             "scores": {k: round(v, 2) for k, v in scores.items()}, "examples": examples}
