@@ -92,10 +92,12 @@ def load_backbone(name: str) -> tuple[torch.nn.Module, Any]:
 
 def conll_data(tokenizer: Any, max_train: int | None = DATA["max_train_examples"],
                max_eval: int | None = DATA["max_eval_examples"]) -> tuple[Any, Any]:
-    """The encoded CoNLL-2003 (train, dev) subsets of the fine-tuning results (same records, same encoding)."""
+    """The encoded CoNLL-2003 (train, dev) subsets of the fine-tuning results:
+    the same records (data seed 0), the same encoding, the same first-piece labels."""
     from bertedu.finetuning.loop import FinetuneConfig
     from bertedu.finetuning.run import prepare_data
-    config = FinetuneConfig(max_train_examples=max_train, max_eval_examples=max_eval, data_seed=DATA["data_seed"])
+    config = FinetuneConfig(max_train_examples=max_train, max_eval_examples=max_eval,
+                            data_seed=DATA["data_seed"])
     return prepare_data("conll2003", tokenizer, config)
 
 
