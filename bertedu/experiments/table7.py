@@ -262,8 +262,12 @@ def _merge(out: Path, variant: str, backbone: str, update: Callable[[dict | None
     """Re-read ``out`` under a lock, replace (or add) the (variant, backbone) record by ``update(old)``, write
     it atomically: several processes may fill one results file with different cells."""
     import fcntl
+    import hashlib
+    import tempfile
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.parent / f".{out.name}.lock", "w") as lock:
+    # the lock lives in the temp folder (not beside the results, in the repository), one per file
+    key = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"bertedu-table7-{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         records = load_results(out)
         key = [i for i, r in enumerate(records) if r["variant"] == variant and r["backbone"] == backbone]
