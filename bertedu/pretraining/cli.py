@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     dist = init_distributed(config.device)
     out = Path(args.out)
     sources = tuple(args.corpus)
-    say = print if dist.is_main and not args.quiet else (lambda *_: None)
+    say = print if dist.is_main and not args.quiet else (lambda *_, **__: None)
     say(f"data: reading {', '.join(sources)} from the data folder ...", flush=True)
     train_docs = pretraining_documents(sources, holdout=args.holdout, part="train", drop_books=args.drop_books)
     held_docs = (pretraining_documents(sources, holdout=args.holdout, part="heldout")
