@@ -44,14 +44,7 @@ from bertedu.finetuning.loop import FinetuneConfig, finetune  # noqa: E402
 from bertedu.finetuning.run import prepare_data, run_task  # noqa: E402
 from bertedu.finetuning.scoring import evaluate_task  # noqa: E402
 from bertedu.pretraining.report import cpu_name  # noqa: E402
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from bertedu.pretraining.report import git_commit  # noqa: E402,F401
 
 
 def uncommitted() -> list[str]:

@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,6 +54,7 @@ from bertedu.finetuning.run import run_task  # noqa: E402
 from bertedu.finetuning.scoring import predict, squad_json  # noqa: E402
 from bertedu.finetuning.squad import (best_spans, decode_predictions, final_answers,  # noqa: E402
                                      tune_null_threshold)
+from bertedu.pretraining.report import git_commit  # noqa: E402
 
 SECTIONS = ("squad_spans", "squad_v2_spans", "v1_on_unanswerable", "null_threshold", "lr_sweep",
             "sst2_sentences", "ner_sentences")
@@ -75,14 +75,6 @@ NER_SENTENCES = [
     "The United Nations sent aid to Kenya and Somalia .",
 ]
 R = 4  # decimals kept for probabilities
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def rounded(values: Any, digits: int = R) -> list[float]:

@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from bertedu._io import atomic_write_text  # noqa: E402
 from bertedu.finetuning.loop import FinetuneConfig  # noqa: E402
 from bertedu.finetuning.run import run_task  # noqa: E402
 from bertedu.pretraining.report import cpu_name  # noqa: E402
+from bertedu.pretraining.report import git_commit  # noqa: E402,F401
 
 TASKS = ["sst2", "mrpc", "rte", "stsb", "conll2003", "squad-v1.1", "squad-v2.0", "piqa", "snips"]
 BACKBONES = ["random", "own", "minilm"]
@@ -91,14 +91,6 @@ def cli_command(task: str, spec: str, config: FinetuneConfig) -> str:
         if f.name not in ("threads",) and value != getattr(defaults, f.name):
             flags.append(f"--{f.name.replace('_', '-')} {value}")
     return "python -m bertedu.finetune " + " ".join(flags)
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def load_results(path: Path) -> list[dict[str, Any]]:

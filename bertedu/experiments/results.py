@@ -24,11 +24,11 @@ import json
 import math
 import platform
 import statistics
-import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from bertedu._io import atomic_write_text
+from bertedu.pretraining.report import git_commit  # noqa: F401 (re-exported)
 
 __all__ = ["ROOT", "load_records", "merge_records", "record_key", "make_record", "to_unit", "git_commit",
            "machine", "PERCENT_METRICS"]
@@ -52,14 +52,6 @@ def to_unit(paper: float | None, task: str, metric: str) -> float | None:
     if paper is None:
         return None
     return round(paper / 100, 6) if unit_of(task, metric).startswith("fraction") else paper
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def machine(device: str) -> str:

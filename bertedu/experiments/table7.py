@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 from bertedu._io import atomic_write_text
 from bertedu.finetuning.batching import bucket_batches
 from bertedu.experiments.features import VARIANTS, BiLSTMTagger, FeatureCache, extract_features, variant_layers
+from bertedu.pretraining.report import git_commit  # noqa: F401 (re-exported)
 
 __all__ = ["VARIANTS", "TABLE", "PAPER_DEV_F1", "PAPER_FINETUNE_DEV_F1", "BACKBONES", "TaggerConfig",
            "DEFAULT_BACKBONES", "load_backbone", "conll_data", "backbone_features", "train_tagger", "evaluate_tagger", "run",
@@ -184,14 +184,6 @@ def train_tagger(train: FeatureCache, dev: FeatureCache, dev_data: Any, variant:
 
 
 # ---------------------------------------------------------------- the table: cells, records, resume ---------
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def load_results(path: str | Path = RESULTS) -> list[dict[str, Any]]:
     path = Path(path)
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []

@@ -125,6 +125,17 @@ def context_verdict(n: dict[str, Any]) -> str:
     return text + "So it does not measurably use the context yet: train longer before relying on it."
 
 
+def git_commit() -> str:
+    """The commit of this checkout's HEAD (for provenance records), or "unknown" outside a git clone."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parents[2],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def cpu_name() -> str:
     """The processor's model name (Linux), else what ``platform`` knows (benches and tools use it too)."""
     try:
