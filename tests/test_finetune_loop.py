@@ -265,3 +265,36 @@ def test_entry_point_help_shows_every_default():
     out = subprocess.run([sys.executable, "-m", "bertedu.finetune", "--help"], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
     assert "--lr LR" in out and "(default: 3e-05)" in out and "(default: minilm)" in out
+
+
+# ---------------------------------------------------------------- SQuAD v2.0 scoring at tau = 0 ----------
+def test_squad_v2_plain_scores_abstain_at_tau_zero(uncased, data_dir):
+    """v2.0's plain exact/F1 use tau = 0: a question is answered "" when s_null beats its best span.
+
+    Logits that put all mass on [CLS] must give "" everywhere (F1 = the NoAns share); logits that put [CLS]
+    far below every span must answer everywhere (the same answers v1.1 decoding gives)."""
+    from bertedu.finetuning.scoring import score
+    from bertedu.finetuning.squad import decode_predictions, final_answers
+    from bertedu.finetuning.metrics import squad_scores
+    from bertedu.finetuning.scoring import squad_json
+
+    records, _ = load_records("squad-v2.0", "eval", 40)
+    data = encode_task("squad-v2.0", records, uncased, max_seq_length=128)
+    gold = squad_json(data.records, "v2.0")
+    no_ans = sum(not qa["answers"] for a in gold["data"] for p in a["paragraphs"] for qa in p["qas"])
+    assert 0 < no_ans < len(records)
+    g = torch.Generator().manual_seed(0)
+    shaped = [torch.randn(len(f["input_ids"]), generator=g) for f in data.features]
+    null_wins = [{"start_logits": s.clone().index_fill_(0, torch.tensor([0]), 50.0),
+                  "end_logits": s.clone().index_fill_(0, torch.tensor([0]), 50.0)} for s in shaped]
+    metrics = score("squad-v2.0", data, null_wins)
+    assert metrics["f1"] == metrics["exact"] == pytest.approx(100.0 * no_ans / len(records))
+    assert metrics["HasAns_f1"] == 0.0 and metrics["NoAns_f1"] == 100.0
+    span_wins = [{"start_logits": s.clone().index_fill_(0, torch.tensor([0]), -50.0),
+                  "end_logits": s.clone().index_fill_(0, torch.tensor([0]), -50.0)} for s in shaped]
+    metrics = score("squad-v2.0", data, span_wins)
+    decoded = decode_predictions(data.meta, [o["start_logits"] for o in span_wins],
+                                 [o["end_logits"] for o in span_wins])
+    always = squad_scores(final_answers(decoded), gold)
+    assert metrics["f1"] == pytest.approx(always["f1"]) and metrics["exact"] == pytest.approx(always["exact"])
+    assert metrics["NoAns_f1"] < 50.0  # spans chosen, not "" (a span of punctuation normalises to "")

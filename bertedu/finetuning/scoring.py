@@ -109,7 +109,10 @@ def _joint(recipe: TaskRecipe, data: TaskData, outputs: list[dict]) -> dict[str,
 def _qa(recipe: TaskRecipe, data: TaskData, outputs: list[dict]) -> dict[str, float]:
     decoded = decode_predictions(data.meta, [o["start_logits"] for o in outputs], [o["end_logits"] for o in outputs])
     gold = squad_json(data.records, recipe.squad_version or "v1.1")
-    scores = squad_scores(final_answers(decoded), gold)  # v2.0: tau = 0 (null if s_null > best)
+    # v1.1 always answers its best span; v2.0 answers "" when s_null - best > tau, at the default tau = 0
+    # (Sec. 4.3). The tau tuned on this very set (best_*) is reported beside it, not instead of it.
+    tau = 0.0 if recipe.squad_version == "v2.0" else None
+    scores = squad_scores(final_answers(decoded, null_threshold=tau), gold)
     metrics = {k: v for k, v in scores.items() if not k.endswith("total")}
     if recipe.squad_version == "v2.0":
         search = tune_null_threshold(decoded, gold)  # tau chosen on the eval set (Sec. 4.3)
