@@ -6,6 +6,7 @@ Statistical checks allow 5 binomial standard deviations (see tests/test_masking.
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
@@ -363,3 +364,35 @@ def test_fill_masks_fills_left_to_right_or_at_once():
     assert len(once) == 1 and "[MASK]" not in once[0]
     with pytest.raises(ValueError, match="max_length"):
         fill_masks(model, TOK, "w1 w2", 40, max_length=20)
+
+
+def test_albert_demo_run_is_deterministic_and_records_its_curve():
+    from bertedu.beyond.albert import DEMO_VARIANTS, DemoVariant, demo_run
+
+    variant = DemoVariant("ALBERT E=16, shared", 16, True)
+    a = demo_run(variant, steps=12, eval_every=5, n_test=60, batch_size=32)
+    assert a == demo_run(variant, steps=12, eval_every=5, n_test=60, batch_size=32)
+    assert [p["step"] for p in a["curve"]] == [0, 5, 10, 12]
+    assert a["curve"][0]["loss"] is None and all(p["loss"] > 0 for p in a["curve"][1:])
+    counts = {v.name: demo_run(v, steps=1, eval_every=1, n_test=12, batch_size=4)["parameters"]
+              for v in DEMO_VARIANTS}
+    assert counts["ALBERT E=64, shared"] < counts["BERT (E = H = 64)"] < counts["ALBERT E=64, not shared"]
+    assert counts["ALBERT E=16, shared"] < counts["ALBERT E=32, shared"] < counts["ALBERT E=64, shared"]
+    with pytest.raises(TypeError, match="DemoVariant"):
+        demo_run("ALBERT")
+    with pytest.raises(ValueError, match="eval_every"):
+        demo_run(variant, eval_every=0)
+
+
+def test_demo_callback_does_not_change_training():
+    from bertedu.pretraining import demo
+
+    tok = demo.demo_tokenizer()
+    rng = random.Random(0)
+    batches = [demo.encode([demo.sample_sentence(rng)[0] for _ in range(16)], tok) for _ in range(6)]
+    test = demo.make_examples(30, random.Random(1))
+    plain = demo.train_demo_model(demo.build_demo_model(tok, False), batches, tok)
+    seen = []
+    watched = demo.train_demo_model(demo.build_demo_model(tok, False), batches, tok,
+                                    callback=lambda step, m: seen.append((step, demo.predict_blanks(m, test, tok))))
+    assert plain == watched and [s for s, _ in seen] == list(range(1, 7))

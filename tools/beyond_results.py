@@ -13,7 +13,12 @@ CPU, torch, threads), and ``data/beyond/PROVENANCE.md`` rewritten from all parts
   soft targets + hard labels, the same data, steps and seed; SST-2 dev accuracy, sizes, and speed
   (examples/s over the dev set, ``--repeats`` timings).
 
+* ``albert``: BERT and four ALBERTs (``bertedu.beyond.albert.DEMO_VARIANTS``: E = 64 / 32 / 16, layers
+  shared or not) pre-trained with masked LM on chapter 8's tiny language, ``--demo-steps`` steps, the
+  [MASK] accuracy per kind of blank every ``--eval-every`` steps, for each of ``--seeds``.
+
     python tools/beyond_results.py sentence
+    python tools/beyond_results.py albert
     python tools/beyond_results.py distill --teacher runs/finetune-results/sst2-minilm-seed42/model
     python tools/beyond_results.py distill --teacher DIR --smoke --out /tmp/beyond   # a rehearsal
 """
@@ -240,6 +245,25 @@ def distill_part(args: argparse.Namespace) -> dict[str, Any]:
                          "dev_records": len(dev.records), "teacher_logit_seconds": round(logit_seconds, 1)}}
 
 
+# ---------------------------------------------------------------- ALBERT: a small run on the demo language
+
+def albert_part(args: argparse.Namespace) -> dict[str, Any]:
+    from bertedu.beyond.albert import DEMO_VARIANTS, demo_run
+
+    runs = []
+    for variant in DEMO_VARIANTS:
+        for seed in args.seeds:
+            began = time.process_time()
+            run = demo_run(variant, steps=args.demo_steps, eval_every=args.eval_every, seed=seed)
+            runs.append({**run, "cpu_seconds": round(time.process_time() - began, 1)})
+            last = run["curve"][-1]
+            print(f"{variant.name:<26} seed {seed}: {run['parameters']:,} parameters, step {last['step']}: "
+                  f"needs right {last['needs right context']:.3f}, left suffices {last['left suffices']:.3f}",
+                  flush=True)
+    return {"settings": {"steps": args.demo_steps, "eval_every": args.eval_every, "seeds": args.seeds,
+                         "batch_size": 256, "lr": 5e-3, "n_test": 1200}, "runs": runs}
+
+
 # ---------------------------------------------------------------- provenance and CLI
 
 def provenance(out: Path) -> str:
@@ -265,7 +289,7 @@ def provenance(out: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=["sentence", "distill", "provenance"])
+    p.add_argument("part", choices=["sentence", "distill", "albert", "provenance"])
     p.add_argument("--out", default=str(ROOT / "data" / "beyond"), help="folder of the JSON files")
     p.add_argument("--work", default="/tmp/beyond", help="scratch folder (the cross-encoder's run)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, a rehearsal (never commit it)")
@@ -285,20 +309,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--repeats", type=int, default=5, help="speed timings per model")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="albert: seeds of each variant")
+    p.add_argument("--demo-steps", type=int, default=600, help="albert: pre-training steps of each run")
+    p.add_argument("--eval-every", type=int, default=50, help="albert: steps between two accuracy points")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
     if args.smoke:
         args.pairs, args.cross_train, args.cross_epochs, args.rerank, args.cross_eval = 60, 64, 1, 5, 16
         args.train, args.eval, args.epochs, args.repeats = 256, 64, 1, 2
+        args.seeds, args.demo_steps, args.eval_every = [0], 20, 10
         args.work = str(Path(args.work) / "smoke")
     if args.part != "provenance":
         began, began_cpu = time.perf_counter(), time.process_time()
         commit, dirty = git_commit(), uncommitted()  # the code as it is when the run starts
-        result = sentence_part(args) if args.part == "sentence" else distill_part(args)
+        part = {"sentence": sentence_part, "distill": distill_part, "albert": albert_part}[args.part]
+        result = part(args)
         record = {**envelope(args.part, argv, began, began_cpu, commit, dirty), **result}
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / f"{'sentence' if args.part == 'sentence' else 'distill'}.json",
+        atomic_write_text(out / f"{args.part}.json",
                           json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "PROVENANCE.md", provenance(out) + "\n")
 

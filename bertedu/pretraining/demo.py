@@ -290,10 +290,14 @@ def build_demo_model(tokenizer: Any, causal: bool, seed: int = 0) -> Any:
 
 
 def train_demo_model(model: Any, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], tokenizer: Any,
-                     lr: float = 5e-3, seed: int = 0) -> list[float]:
+                     lr: float = 5e-3, seed: int = 0, callback: Any = None) -> list[float]:
     """One bertedu ``train_step`` per ``(input_ids, attention_mask)`` batch (AdamW groups, 10% warmup, linear
     decay, clipping; no NSP) -> the loss of every step.  A causal model learns next-token targets
-    (:func:`ltr_labels`), a bidirectional one BERT's masked LM (``mask_tokens``, fresh masks each step)."""
+    (:func:`ltr_labels`), a bidirectional one BERT's masked LM (``mask_tokens``, fresh masks each step).
+
+    Any model with BertForPreTraining's ``forward`` and a ``config`` works (e.g. chapter 13's ALBERT).
+    ``callback(step, model)``, if given, is called after every step (step counts from 1); it must leave the
+    model's parameters alone (evaluating is fine: :func:`predict_blanks` restores training mode)."""
     from bertedu import PretrainConfig, build_optimizer, build_scheduler, mask_tokens, train_step
 
     steps = len(batches)
@@ -314,6 +318,8 @@ def train_demo_model(model: Any, batches: Sequence[tuple[torch.Tensor, torch.Ten
         batch = {"input_ids": inputs, "token_type_ids": torch.zeros_like(ids), "attention_mask": mask,
                  "labels": labels, "next_sentence_label": torch.zeros(len(ids), dtype=torch.long)}
         losses.append(train_step(model, opt, sched, [batch], cfg)["mlm_loss"])
+        if callback is not None:
+            callback(len(losses), model)
     return losses
 
 
