@@ -308,3 +308,27 @@ def test_several_tables_need_table_colon_variant(capsys):
     with pytest.raises(SystemExit):
         main(["table5", "--variants", "table8:mix-100-0-0", "--dry-run"])
     assert "not being run" in capsys.readouterr().err
+
+
+def test_pretrain_curves_keep_every_evaluation_and_thin_the_training_log(tmp_path, capsys):
+    from bertedu.experiments import curves
+
+    run = tmp_path / "work" / "cpu" / "pretrain" / "tiny-x"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"config": {"objective": "ltr", "nsp": False, "total_steps": 20,
+                                                         "mask_mix": [0.8, 0.1, 0.1], "preset": "tiny"},
+                                              "argv": ["--steps", "20"]}))
+    lines = [{"split": "eval", "step": 0, "mlm_loss": 9.0, "mlm_accuracy": 0.0}]
+    lines += [{"split": "train", "step": s, "mlm_loss": 9.0 - s / 10, "elapsed_s": s} for s in range(5, 25, 5)]
+    lines += [{"split": "eval", "step": 20, "mlm_loss": 7.0, "mlm_accuracy": 0.1}]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n{\"cut short")
+    (tmp_path / "work" / "cpu" / "pretrain" / "no-eval-yet").mkdir()
+    out = tmp_path / "curves.json"
+    assert curves.main(["--work-dir", str(tmp_path / "work"), "--out", str(out), "--train-every", "10"]) == 0
+    (record,) = json.loads(out.read_text())["runs"]
+    assert record["objective"] == "ltr" and record["finished"] is False and record["total_steps"] == 20
+    assert record["eval"] == [{"step": 0, "loss": 9.0, "accuracy": 0.0}, {"step": 20, "loss": 7.0, "accuracy": 0.1}]
+    assert [t["step"] for t in record["train"]] == [10, 20]
+    with pytest.raises(SystemExit):
+        curves.main(["--work-dir", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert "--work-dir" in capsys.readouterr().err

@@ -1,0 +1,88 @@
+"""The pre-training curves of the experiments' runs, committed for chapter 12 (issue 16).
+
+The runs themselves live in ``runs/experiments/<budget>/pretrain/<run>/`` (git-ignored: checkpoints are
+megabytes each); their held-out evaluations and a thinned training log are small, and the chapter plots
+them. ``python -m bertedu.experiments.curves [--budget cpu]`` reads every run's ``run.json`` and
+``metrics.jsonl`` and writes ``data/experiments/pretrain_curves.json``::
+
+    {"command", "commit", "budget", "runs": [{"run", "objective", "nsp", "mask_mix", "preset",
+     "total_steps", "finished", "minutes", "argv",
+     "eval": [{"step", "loss", "accuracy", "nsp_accuracy"?}, ...],
+     "train": [{"step", "loss"}, ...]}]}
+
+``eval`` is every held-out evaluation (``loss`` is the mean cross-entropy at the held-out targets:
+[MASK]ed positions for MLM, every next token for LTR; ``accuracy`` the share of them predicted right);
+``train`` keeps one logged training loss every ``--train-every`` steps. A run still training is written as
+far as it got, with ``finished: false``, so re-running the command after more steps refreshes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from bertedu._io import atomic_write_text
+from bertedu.experiments.results import ROOT
+from bertedu.experiments.runs import is_finished, training_minutes
+from bertedu.pretraining.report import git_commit
+from bertedu.pretraining.state import read_metrics
+
+__all__ = ["run_curves", "collect", "main"]
+
+OUT = ROOT / "data" / "experiments" / "pretrain_curves.json"
+
+
+def run_curves(directory: Path, train_every: int = 250) -> dict[str, Any]:
+    """One run's record (see the module docstring) from its ``run.json`` and ``metrics.jsonl``."""
+    run = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+    config = run["config"]
+    metrics = directory / "metrics.jsonl"
+    evals = [{"step": r["step"], "loss": r["mlm_loss"], "accuracy": r["mlm_accuracy"],
+              **({"nsp_accuracy": r["nsp_accuracy"]} if "nsp_accuracy" in r else {})}
+             for r in read_metrics(metrics, split="eval")]
+    train = [{"step": r["step"], "loss": r["mlm_loss"]} for r in read_metrics(metrics, split="train")
+             if r["step"] % train_every == 0]
+    return {"run": directory.name, "objective": config.get("objective", "mlm"), "nsp": config["nsp"],
+            "mask_mix": config.get("mask_mix"), "preset": config.get("preset"),
+            "total_steps": config["total_steps"], "finished": is_finished(directory),
+            "minutes": round(training_minutes(directory), 2), "argv": run.get("argv", []),
+            "eval": evals, "train": train}
+
+
+def collect(work_dir: Path, budget: str, train_every: int = 250) -> list[dict[str, Any]]:
+    """Every run of ``budget`` under ``work_dir`` that has logged at least one evaluation."""
+    folder = Path(work_dir) / budget / "pretrain"
+    runs = []
+    for directory in sorted(p for p in folder.glob("*") if (p / "run.json").is_file()):
+        record = run_curves(directory, train_every)
+        if record["eval"]:
+            runs.append(record)
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bertedu.experiments.curves",
+                                     description="Write the experiments' pre-training curves for chapter 12.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--budget", default="cpu", help="which budget's runs (a folder of --work-dir)")
+    parser.add_argument("--work-dir", default=str(ROOT / "runs" / "experiments"), help="the runner's work folder")
+    parser.add_argument("--out", default=str(OUT), help="the JSON file to write")
+    parser.add_argument("--train-every", type=int, default=250, help="keep one training loss every N steps")
+    args = parser.parse_args(argv)
+    if args.train_every < 1:
+        parser.error("--train-every must be >= 1")
+    runs = collect(Path(args.work_dir), args.budget, args.train_every)
+    if not runs:
+        parser.error(f"--work-dir: no run of budget {args.budget!r} with an evaluation under {args.work_dir}")
+    shown = ["python -m bertedu.experiments.curves"] + [a for a in (argv if argv is not None else sys.argv[1:])]
+    record = {"command": " ".join(shown), "commit": git_commit(), "budget": args.budget, "runs": runs}
+    atomic_write_text(Path(args.out), json.dumps(record, indent=1) + "\n")
+    print(f"{args.out}: {len(runs)} runs ({sum(r['finished'] for r in runs)} finished)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
