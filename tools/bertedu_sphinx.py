@@ -15,7 +15,8 @@ Loaded by ``_config.yml`` (``sphinx.local_extensions``).  What it does, and the 
   warning otherwise, which fails the ``-W`` build).
 * **Math in HTML outputs.**  MathJax also typesets ``$...$`` and ``\\(...\\)`` inside the book's own output
   widgets (``.bertedu-tabs``: knowledge cards and quizzes; ``.bertedu-math``: anything else), and the widget
-  manager gets the MathJax 2 call it still makes (``book/_static/bertedu.js``).
+  manager gets the MathJax 2 call it still makes (``book/_static/bertedu.js``).  MathJax is loaded on every
+  page (html assets policy "always"), since a page's only math may sit in such an output.
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-get-outdated", _stale_static)
     app.add_post_transform(CodeCells)
     app.add_post_transform(FigureCaptions)
+    # MathJax on every page, not only on pages whose markdown has math: a knowledge card or a quiz (HTML
+    # outputs) may be the only math of a page (chapter 10), and Sphinx cannot see math inside outputs
+    app.set_html_assets_policy("always")
     app.add_css_file("bertedu.css")
     app.add_js_file("bertedu.js")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
