@@ -25,12 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertedu.config import BertConfig
-from bertedu.model.bert import BertModelOutput, BertPooler, init_bert_weights
-from bertedu.model.checks import IGNORE_INDEX, check_inputs, check_labels
+from bertedu.model.bert import BertModel, BertPooler, init_bert_weights
+from bertedu.model.checks import IGNORE_INDEX, check_labels
 from bertedu.model.embeddings import BertEmbeddings
 from bertedu.model.encoder import BertLayer, activation
 from bertedu.model.heads import BertForPreTrainingOutput, mlm_loss
-from bertedu.model.attention import make_attention_bias
 
 __all__ = ["AlbertModel", "AlbertForPreTraining", "albert_num_parameters_formula", "DemoVariant", "DEMO_VARIANTS",
            "demo_run"]
@@ -102,23 +101,11 @@ class AlbertModel(nn.Module):
         for module in self.modules():
             init_bert_weights(module, config.initializer_range, generator)
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        """The (V, E) token table."""
-        return self.embeddings.word_embeddings
-
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        """Parameters, each shared tensor once; compare :func:`albert_num_parameters_formula`."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
-
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> BertModelOutput:
-        """Encode a batch; ``attention_mask`` (B, T) 1 = real token, 0 = padding."""
-        check_inputs(self.config, input_ids, token_type_ids, attention_mask)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, E)
-        bias = None if attention_mask is None else make_attention_bias(attention_mask, x.dtype)
-        last, hidden, probs = self.encoder(x, bias, output_attentions, output_hidden_states)
-        return BertModelOutput(last, self.pooler(last), hidden, probs)
+    # The rest is BertModel's own code: the same attribute names (embeddings, encoder, pooler, config) and the
+    # same encoder signature, so embeddings (B, T, E) -> encoder (E -> H, then the blocks) -> pooler.
+    get_input_embeddings = BertModel.get_input_embeddings   # here the (V, E) token table
+    num_parameters = BertModel.num_parameters               # each shared tensor once
+    forward = BertModel.forward
 
 
 class AlbertMLMHead(nn.Module):
