@@ -332,3 +332,15 @@ def test_pretrain_curves_keep_every_evaluation_and_thin_the_training_log(tmp_pat
     with pytest.raises(SystemExit):
         curves.main(["--work-dir", str(tmp_path / "nowhere"), "--out", str(out)])
     assert "--work-dir" in capsys.readouterr().err
+
+
+def test_effect_is_the_difference_against_twice_the_quadrature_spread():
+    from bertedu.experiments.results import effect
+
+    a = {"variant": "x", "task": "t", "values": [0.5, 0.7], "mean": 0.6, "std": 0.1}
+    b = {"variant": "y", "task": "t", "values": [0.9, 0.9], "mean": 0.9, "std": 0.0}
+    diff, bar = effect(a, b)
+    assert diff == pytest.approx(0.3) and bar == pytest.approx(0.2)
+    assert effect(b, a)[0] == pytest.approx(-0.3)
+    with pytest.raises(ValueError, match="a: .*1 value"):
+        effect({**a, "values": [0.6]}, b)

@@ -23,7 +23,7 @@ from bertedu.teach.exercises import HIDDEN_BEGIN, HIDDEN_END, TEST, with_grading
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 # chapters whose exercises must all be autograded; add a chapter here once its exercises are marked
-AUTOGRADED = [f"{n:02d}" for n in range(1, 9)]
+AUTOGRADED = [f"{n:02d}" for n in (*range(1, 9), 10, 11, 12, 13)]
 ROUND_TRIP = "01_why_bert"
 
 from bertedu.teach import course  # noqa: E402  (nbgrader is imported when a course is made)

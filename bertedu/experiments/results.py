@@ -31,7 +31,7 @@ from bertedu._io import atomic_write_text
 from bertedu.pretraining.report import git_commit  # noqa: F401 (re-exported)
 
 __all__ = ["ROOT", "load_records", "merge_records", "record_key", "make_record", "to_unit", "git_commit",
-           "machine", "PERCENT_METRICS"]
+           "machine", "PERCENT_METRICS", "effect"]
 
 ROOT = Path(__file__).resolve().parents[2]
 # metrics bertedu reports in percent (the official SQuAD script's unit); every other score is a fraction
@@ -63,6 +63,20 @@ def machine(device: str) -> str:
     from bertedu.pretraining.report import cpu_name
 
     return f"{cpu_name()} ({platform.machine()})"
+
+
+def effect(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
+    """(b's mean - a's mean, the noise bar 2 sqrt(std_a^2 + std_b^2)) of two records of one metric.
+
+    The book's rule (chapters 11-13): a difference is an effect when it is larger than its bar, the two
+    standard deviations of the mean differences of independent seeds added in quadrature, doubled. Each
+    record needs at least two seeds: with one value there is no spread to compare with.
+    """
+    for name, r in (("a", a), ("b", b)):
+        if len(r.get("values", [])) < 2:
+            raise ValueError(f"{name}: record {r.get('variant')!r}/{r.get('task')!r} has "
+                             f"{len(r.get('values', []))} value(s); an effect needs >= 2 seeds per record")
+    return b["mean"] - a["mean"], 2 * math.hypot(a["std"], b["std"])
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
