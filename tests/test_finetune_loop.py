@@ -273,10 +273,9 @@ def test_squad_v2_plain_scores_abstain_at_tau_zero(uncased, data_dir):
 
     Logits that put all mass on [CLS] must give "" everywhere (F1 = the NoAns share); logits that put [CLS]
     far below every span must answer everywhere (the same answers v1.1 decoding gives)."""
-    from bertedu.finetuning.scoring import score
-    from bertedu.finetuning.squad import decode_predictions, final_answers
     from bertedu.finetuning.metrics import squad_scores
-    from bertedu.finetuning.scoring import squad_json
+    from bertedu.finetuning.scoring import score, squad_json
+    from bertedu.finetuning.squad import decode_predictions, final_answers
 
     records, _ = load_records("squad-v2.0", "eval", 40)
     data = encode_task("squad-v2.0", records, uncased, max_seq_length=128)

@@ -30,6 +30,7 @@ from bertedu.model.checks import IGNORE_INDEX, check_labels
 from bertedu.model.embeddings import BertEmbeddings
 from bertedu.model.encoder import BertLayer, activation
 from bertedu.model.heads import BertForPreTrainingOutput, mlm_loss
+from bertedu.pretraining import demo
 
 __all__ = ["AlbertModel", "AlbertForPreTraining", "albert_num_parameters_formula", "DemoVariant", "DEMO_VARIANTS",
            "demo_run"]
@@ -213,8 +214,6 @@ def demo_run(variant: DemoVariant, *, steps: int = 600, eval_every: int = 50, se
     "seed", "curve": [{"step", "needs right context", "left suffices", "loss"}, ...]}`` where ``loss`` is
     the mean training loss over the steps since the previous point.
     """
-    from bertedu.pretraining import demo  # the demo imports the model package; import here, not at the top
-
     if not isinstance(variant, DemoVariant):
         raise TypeError(f"variant must be a DemoVariant (see DEMO_VARIANTS), got {type(variant).__name__}")
     for name, value in (("steps", steps), ("eval_every", eval_every), ("batch_size", batch_size),
@@ -230,11 +229,11 @@ def demo_run(variant: DemoVariant, *, steps: int = 600, eval_every: int = 50, se
     if variant.embedding_size is not None:
         model = AlbertForPreTraining(model.config, variant.embedding_size, variant.share_layers,
                                      generator=torch.Generator().manual_seed(seed))
-    curve = [{"step": 0, **_kind_accuracy(demo, model, test, tokenizer)}]
+    curve = [{"step": 0, **_kind_accuracy(model, test, tokenizer)}]
 
     def record(step: int, trained: nn.Module) -> None:
         if step % eval_every == 0 or step == steps:
-            curve.append({"step": step, **_kind_accuracy(demo, trained, test, tokenizer)})
+            curve.append({"step": step, **_kind_accuracy(trained, test, tokenizer)})
 
     losses = demo.train_demo_model(model, batches, tokenizer, lr, seed, callback=record)
     for before, point in zip(curve, curve[1:]):  # mean training loss over the steps since the previous point
@@ -245,6 +244,6 @@ def demo_run(variant: DemoVariant, *, steps: int = 600, eval_every: int = 50, se
             "seed": seed, "steps": steps, "curve": curve}
 
 
-def _kind_accuracy(demo: object, model: nn.Module, test: list, tokenizer: object) -> dict[str, float]:
+def _kind_accuracy(model: nn.Module, test: list, tokenizer: object) -> dict[str, float]:
     acc = demo.accuracy_by_kind(test, demo.predict_blanks(model, test, tokenizer))
     return {k: acc[k] for k in demo.KINDS}

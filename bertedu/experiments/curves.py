@@ -39,12 +39,12 @@ def run_curves(directory: Path, train_every: int = 250) -> dict[str, Any]:
     """One run's record (see the module docstring) from its ``run.json`` and ``metrics.jsonl``."""
     run = json.loads((directory / "run.json").read_text(encoding="utf-8"))
     config = run["config"]
-    metrics = directory / "metrics.jsonl"
+    records = read_metrics(directory / "metrics.jsonl")  # read once, split below
     evals = [{"step": r["step"], "loss": r["mlm_loss"], "accuracy": r["mlm_accuracy"],
               **({"nsp_accuracy": r["nsp_accuracy"]} if "nsp_accuracy" in r else {})}
-             for r in read_metrics(metrics, split="eval")]
-    train = [{"step": r["step"], "loss": r["mlm_loss"]} for r in read_metrics(metrics, split="train")
-             if r["step"] % train_every == 0]
+             for r in records if r.get("split") == "eval"]
+    train = [{"step": r["step"], "loss": r["mlm_loss"]} for r in records
+             if r.get("split") == "train" and r["step"] % train_every == 0]
     return {"run": directory.name, "objective": config.get("objective", "mlm"), "nsp": config["nsp"],
             "mask_mix": config.get("mask_mix"), "preset": config.get("preset"),
             "total_steps": config["total_steps"], "finished": is_finished(directory),
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = collect(Path(args.work_dir), args.budget, args.train_every)
     if not runs:
         parser.error(f"--work-dir: no run of budget {args.budget!r} with an evaluation under {args.work_dir}")
-    shown = ["python -m bertedu.experiments.curves"] + [a for a in (argv if argv is not None else sys.argv[1:])]
+    shown = ["python -m bertedu.experiments.curves", *(argv if argv is not None else sys.argv[1:])]
     record = {"command": " ".join(shown), "commit": git_commit(), "budget": args.budget, "runs": runs}
     atomic_write_text(Path(args.out), json.dumps(record, indent=1) + "\n")
     print(f"{args.out}: {len(runs)} runs ({sum(r['finished'] for r in runs)} finished)")
