@@ -50,7 +50,7 @@ BASE_ARGS = ["--vocab", str(VOCAB), "--holdout", "5", "--drop-books", "bible-kjv
              "--export-steps", "1000", "2000", "4000", "6000", "8000"]
 # name -> (what changes, flag -> new value; None removes the flag, a flag absent from BASE_ARGS is added)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "baseline": ("the book's CPU recipe (above)", {}),
+    "baseline": ("none: the book's CPU recipe", {}),
     "no-nsp": ("no NSP loss or head (pairs still cut at sentence ends)", {"--no-nsp": True}),
     "bible": ("the King James Bible kept (each of its chapters a training document, about half of all documents)",
               {"--drop-books": None}),
@@ -171,8 +171,10 @@ def markdown(study: dict[str, Any]) -> str:
              "saw, as a multiple of the best context-free guess (always `the`, the in-domain unigram's answer); "
              "every model scored on the same targets. One seed each (12345): differences of a few tenths of a "
              "point are within what a second seed could move.", "",
-             f"Code: commit `{study['commit']}`; 1 torch thread per run on a 2-core machine shared with other "
-             "jobs (the minutes are each run's own training clock).", "",
+             f"Scored at commit `{study['commit']}`. {study.get('runs_note', '')} 1 torch thread per run on a "
+             "2-core machine shared with other jobs (the minutes are each run's own training clock, so they "
+             "vary with the load; the steps are equal, and so is the work per step, except that dropout adds a "
+             "little).", "",
              "| variant | the one change | step | minutes | accuracy at [MASK] | x best guess | vs baseline "
              "(points) | [MASK] loss | share of the top answer |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -183,7 +185,8 @@ def markdown(study: dict[str, Any]) -> str:
                      f"{r['mask_accuracy']:.1%} | {r['ratio']:.2f}x | {diff} | {r['mask_loss']:.3f} | "
                      f"{r['top_answer_share']:.0%} |")
     lines += ["", "Commands (RUN = the run directory; `--vocab` is `data/pretrained/cpu-tiny/vocab.txt`):", ""]
-    lines += [f"- {r['variant']}: `{r['command']}`" for r in rows if r["step"] == rows[-1]["step"]]
+    commands = {r["variant"]: r["command"] for r in rows}
+    lines += [f"- {v}: `{commands[v]}`" for v in ORDER if v in commands]
     return "\n".join(lines) + "\n"
 
 
