@@ -1,21 +1,17 @@
 """tools/analyse_pretraining.py on a real (tiny) run: curves, baselines, export and PROVENANCE.md."""
 
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pytest
+from tool_loader import load_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not os.environ.get("BERTEDU_DATA"), reason="set BERTEDU_DATA to the shared data")
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("analyse_pretraining", ROOT / "tools" / "analyse_pretraining.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("analyse_pretraining")
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,15 @@
 """tools/finetune_results.py: the settings each record is made with, and the command it says made it."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool():
-    sys.path.insert(0, str(ROOT / "tools"))
-    spec = importlib.util.spec_from_file_location("finetune_results", ROOT / "tools" / "finetune_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("finetune_results")
 
 
 def test_sst2_full_is_sst2_on_every_training_sentence():

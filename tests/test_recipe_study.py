@@ -1,21 +1,15 @@
 """tools/recipe_study.py: each variant is the baseline with exactly its one change; the report reads its JSON."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from tool_loader import load_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool():
-    sys.path.insert(0, str(ROOT / "tools"))
-    spec = importlib.util.spec_from_file_location("recipe_study", ROOT / "tools" / "recipe_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("recipe_study")
 
 
 def _parsed(args):
