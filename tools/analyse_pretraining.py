@@ -32,9 +32,10 @@ PROBES = ["the river flows into the [MASK] near the town .",
 
 
 def _documents(run: dict, drop_books: list[str] | None) -> tuple[list, list, list, list]:
-    """Training, held-out, training-Wikipedia and other-genre documents of the run (``run.json``'s
-    ``cli`` record when present; runs made before it was recorded used the defaults)."""
-    cli = run.get("cli") or {}
+    """Training, held-out, training-Wikipedia and other-genre documents of the run (the ``corpus``,
+    ``holdout`` and ``drop_books`` that ``run.json`` records; runs made before they were recorded used the
+    defaults)."""
+    cli = run.get("cli") or run
     sources = cli.get("corpus", ["wikitext-valid", "wikitext-test", "gutenberg", "speeches"])
     holdout = cli.get("holdout", 5)
     drop = cli.get("drop_books", []) if drop_books is None else drop_books

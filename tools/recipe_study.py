@@ -123,9 +123,8 @@ def train_until(name: str, run_dir: Path, at: int, log: Path) -> float:
                 proc.wait()
         if not export.is_file():
             raise RuntimeError(f"{name}: the run ended without {export}; see {log}")
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    train = [r for r in rows if r.get("split") == "train" and r["step"] <= at and "elapsed_s" in r]
-    return max(r["elapsed_s"] for r in train)
+    train = bertedu.read_metrics(run_dir / "metrics.jsonl", split="train")
+    return max(r["elapsed_s"] for r in train if r["step"] <= at and "elapsed_s" in r)
 
 
 def heldout_targets(baseline_dir: Path) -> tuple[list, torch.Tensor, torch.Tensor, Unigram, Any]:
@@ -133,12 +132,12 @@ def heldout_targets(baseline_dir: Path) -> tuple[list, torch.Tensor, torch.Tenso
     unigram (fitted on the training Wikipedia articles), as ``tools/analyse_pretraining.py`` builds them."""
     from analyse_pretraining import _documents, _ids
 
+    from bertedu.pretraining.report import rebuild_heldout
+
     run = json.loads((baseline_dir / "run.json").read_text())
-    config = bertedu.PretrainConfig.from_dict(run["config"])
     tok = bertedu.BertTokenizer.from_vocab_file(VOCAB)
-    _, held_docs, wiki_train, _ = _documents({"cli": {"drop_books": run["drop_books"]}}, None)
-    eval_set = bertedu.prepare_dataset(held_docs, tok, config, seed=config.seed + 7, masking="static",
-                                       dupe_factor=1)
+    eval_set = rebuild_heldout(baseline_dir, run, tok, run["holdout"])  # checked against the run's count
+    wiki_train = _documents(run, None)[2]
     batches = [eval_set.batch(torch.arange(s, min(s + 64, len(eval_set)))) for s in range(0, len(eval_set), 64)]
     labels = torch.cat([b["labels"][b["labels"] != -100] for b in batches])
     kinds = torch.cat([target_kinds(b["input_ids"], b["labels"], tok.mask_token_id) for b in batches])
