@@ -190,6 +190,39 @@ def test_static_masking_and_the_default_follow_the_mixture(tokenizer, documents)
         config(mask_mix=(0.8, 0.1, 0.2))
 
 
+def test_heldout_set_is_masked_80_10_10_whatever_the_training_mixture(tokenizer, documents):
+    from bertedu.pretraining.recipe import DEFAULT_MASK_MIX, heldout_config
+
+    rnd_only = config(mask_mix=(0.0, 0.0, 1.0))
+    assert heldout_config(rnd_only).mask_mix == DEFAULT_MASK_MIX == (0.8, 0.1, 0.1)
+    assert rnd_only.mask_mix == (0.0, 0.0, 1.0)  # a copy: the training settings are untouched
+    held = {mix: prepare_dataset(documents, tokenizer, heldout_config(config(mask_mix=mix)), seed=10,
+                                 masking="static", dupe_factor=1) for mix in ((0.0, 0.0, 1.0), (0.8, 0.1, 0.1))}
+    a, b = held.values()
+    assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.labels, b.labels)
+    chosen = a.labels != IGNORE_INDEX
+    assert (a.input_ids[chosen] == tokenizer.mask_token_id).float().mean() > 0.6  # [MASK]s, not only RND
+
+
+def test_report_rebuilds_the_clis_heldout_set_for_any_mixture(data_dir):
+    # Table 8's rows are compared on one held-out set: the report (and tools/analyse_pretraining.py, which
+    # calls it) must rebuild the 80/10/10 set the CLI scored, not one masked with the run's own mixture
+    from bertedu import pretraining_documents
+    from bertedu.pretraining.report import rebuild_heldout
+
+    tok = BertTokenizer.from_vocab_file(Path(__file__).resolve().parents[1] / "data/pretrained/cpu-tiny/vocab.txt")
+    small = dict(max_seq_length=64, max_predictions_per_seq=10)
+    docs = pretraining_documents(("wikitext-valid",), holdout=5, part="heldout")
+    scored = prepare_dataset(docs, tok, config(**small), seed=config().seed + 7, masking="static", dupe_factor=1)
+    for mix in ((0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.8, 0.0, 0.2)):
+        run = {"corpus": ["wikitext-valid"], "config": config(mask_mix=mix, **small).to_dict(),
+               "heldout_examples": len(scored)}
+        rebuilt = rebuild_heldout(Path("run"), run, tok, holdout=5)
+        assert torch.equal(rebuilt.input_ids, scored.input_ids) and torch.equal(rebuilt.labels, scored.labels), mix
+    with pytest.raises(ValueError, match="held-out pairs"):  # and the count is checked against the run's
+        rebuild_heldout(Path("run"), {**run, "heldout_examples": len(scored) + 1}, tok, holdout=5)
+
+
 # ----------------------------------------------------------------------------- model sizes (Table 6)
 def test_size_grid_builds_by_name():
     assert len(SIZE_GRID) == 6

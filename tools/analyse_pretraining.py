@@ -67,14 +67,16 @@ def _fill_mask(model: torch.nn.Module, tok: bertedu.BertTokenizer) -> list[dict]
 
 def analyse(run_dir: Path, every: int = 1, max_pairs: int | None = None,
             drop_books: list[str] | None = None, steps: list[int] | None = None) -> dict:
-    from bertedu import PretrainConfig, prepare_dataset
+    from bertedu import PretrainConfig
+    from bertedu.pretraining.report import rebuild_heldout
 
     run = json.loads((run_dir / "run.json").read_text())
     config = PretrainConfig.from_dict(run["config"])
     vocab = run_dir / "vocab.txt"
     tok = bertedu.BertTokenizer.from_vocab_file(vocab if vocab.is_file() else run_dir / "final" / "vocab.txt")
     train_docs, held_docs, wiki_train, other = _documents(run, drop_books)
-    eval_set = prepare_dataset(held_docs, tok, config, seed=config.seed + 7, masking="static", dupe_factor=1)
+    # the CLI's held-out set (always 80/10/10, whatever mixture the run trained with), checked against its count
+    eval_set = rebuild_heldout(run_dir, run, tok, run.get("holdout", 5))
     n = len(eval_set) if max_pairs is None else min(max_pairs, len(eval_set))
     batches = [eval_set.batch(torch.arange(s, min(s + 64, n))) for s in range(0, n, 64)]
     labels = torch.cat([b["labels"][b["labels"] != -100] for b in batches])

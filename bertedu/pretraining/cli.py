@@ -13,7 +13,6 @@ is always masked 80/10/10, so held-out numbers of different mixtures compare on 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import sys
@@ -27,12 +26,11 @@ from bertedu.model.checkpoint import save_pretrained
 from bertedu.pretraining.data import prepare_dataset
 from bertedu.pretraining.distributed import init_distributed
 from bertedu.pretraining.loop import build_model, train
-from bertedu.pretraining.recipe import PretrainConfig, frequency_baseline
+from bertedu.pretraining.recipe import PretrainConfig, frequency_baseline, heldout_config
 from bertedu.pretraining.state import latest_checkpoint
 from bertedu.text.tokenizer import BertTokenizer
 from bertedu.text.wordpiece import train_wordpiece
 
-DEFAULT_MASK_MIX = (0.8, 0.1, 0.1)  # Sec. 3.1; the held-out set always uses it
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -179,8 +177,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     say(f"data sets: building sentence pairs ({'NSP 50/50' if config.nsp else 'no NSP'}) and "
         f"{config.masking} masks, {config.max_seq_length} tokens each ...", flush=True)
     train_set = prepare_dataset(train_docs, tokenizer, config)
-    held_config = dataclasses.replace(config, mask_mix=DEFAULT_MASK_MIX)  # one held-out set for every mixture
-    eval_set = (prepare_dataset(held_docs, tokenizer, held_config, seed=config.seed + 7, masking="static",
+    # one held-out set for every mixture: always masked 80/10/10
+    eval_set = (prepare_dataset(held_docs, tokenizer, heldout_config(config), seed=config.seed + 7, masking="static",
                                 dupe_factor=1) if len(held_docs) >= 2 else None)
     if dist.is_main:
         summary = {"config": config.to_dict(), "argv": list(argv) if argv is not None else sys.argv[1:],

@@ -25,7 +25,7 @@ from bertedu.datasets.corpora import GUTENBERG_BOOKS, pretraining_documents
 from bertedu.model.checkpoint import from_pretrained
 from bertedu.model.checks import IGNORE_INDEX
 from bertedu.pretraining.data import PretrainingDataset, prepare_dataset
-from bertedu.pretraining.recipe import PretrainConfig
+from bertedu.pretraining.recipe import PretrainConfig, heldout_config
 from bertedu.pretraining.state import read_metrics
 from bertedu.text.tokenizer import BertTokenizer
 
@@ -43,10 +43,11 @@ class Targets:
 
 
 def rebuild_heldout(folder: Path, run: dict[str, Any], tokenizer: BertTokenizer, holdout: int) -> PretrainingDataset:
-    """The run's held-out set: every ``holdout``-th WikiText article, masked once with seed + 7 (as the CLI)."""
+    """The run's held-out set: every ``holdout``-th WikiText article, masked once with seed + 7 and the default
+    80/10/10 mixture whatever the run trained with (as the CLI: :func:`~bertedu.pretraining.recipe.heldout_config`)."""
     sources = tuple(s for s in run.get("corpus", ("wikitext-valid", "wikitext-test")) if s.startswith("wikitext"))
     docs = pretraining_documents(sources, holdout=holdout, part="heldout")
-    cfg = PretrainConfig.from_dict(run["config"])
+    cfg = heldout_config(PretrainConfig.from_dict(run["config"]))
     held = prepare_dataset(docs, tokenizer, cfg, seed=cfg.seed + 7, masking="static", dupe_factor=1)
     if len(held) != run["heldout_examples"]:
         raise ValueError(f"rebuilt {len(held)} held-out pairs from {folder}, the run had {run['heldout_examples']}: "
