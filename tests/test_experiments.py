@@ -80,7 +80,7 @@ def test_every_variant_is_runnable_under_every_budget():
                 if variant.step is not None:
                     assert variant.step in budget.export_steps
     assert list(load_table("figure5").variants_for(BUDGETS["rehearsal"])) == [
-        "mlm@0", "mlm@2", "mlm@4", "ltr@0", "ltr@2", "ltr@4"]
+        "mlm@0", "mlm@2", "mlm@4", "ltr@0", "ltr@2", "ltr@4", "mlm-nonsp@2", "mlm-nonsp@4"]
 
 
 def test_variants_of_different_tables_share_one_pretraining():
@@ -89,7 +89,10 @@ def test_variants_of_different_tables_share_one_pretraining():
     same = {run_dir(work, budget, v) for v in (t5.VARIANTS["mlm-nsp"], t6.VARIANTS["L2-H128-A2"],
                                                t8.VARIANTS["mix-80-10-10"], f5.VARIANTS["mlm@4000"])}
     ltr = {run_dir(work, budget, v) for v in (t5.VARIANTS["ltr"], t5.VARIANTS["ltr-bilstm"], f5.VARIANTS["ltr@1000"])}
-    assert len(same) == 1 and len(ltr) == 1 and same != ltr
+    nonsp = {run_dir(work, budget, v) for v in (t5.VARIANTS["no-nsp"], f5.VARIANTS["mlm-nonsp@2000"])}
+    assert len(same) == 1 and len(ltr) == 1 and len(nonsp) == 1 and len(same | ltr | nonsp) == 3
+    # the step-0 rows are random weights; the No NSP curve shares MLM + NSP's (the same architecture)
+    assert not f5.VARIANTS["mlm@0"].pretrained and "mlm-nonsp@0" not in f5.VARIANTS
     others = {run_dir(work, budget, v) for v in [*t6.VARIANTS.values(), *t8.VARIANTS.values()]}
     assert len(others) == 6 + 6 - 1  # the 2/128/2 size and the 80/10/10 mixture are one run
     # runtime flags (threads, device) do not change which run it is
