@@ -9,8 +9,9 @@ are Table 5's MLM + NSP and LTR & No NSP runs, whose weights are exported at the
 NER (tasks that respond at this scale; MNLI is not in the shared data), plus step 0 (random weights of
 the same architecture).  A third curve, Table 5's No NSP run, is the like-for-like partner of LTR & No NSP
 (one switch apart: the masked LM or the left-to-right one); its step 0 is MLM + NSP's (the same random
-weights: an untrained NSP head is not read by fine-tuning), so it has no step-0 row of its own.  The pre-training rows give the held-out loss curves at the same steps (MLM:
-masked positions; LTR: next tokens -- different tasks, so compare their shapes, not their values).
+weights: an untrained NSP head is not read by fine-tuning), so it has no step-0 row of its own.  The
+pre-training rows give the held-out loss curves at the same steps (MLM: masked positions; LTR: next
+tokens -- different tasks, so compare their shapes, not their values).
 
 Budget: no pre-training of its own (Table 5's three runs); (6 + 6 + 5) points x 2 tasks x 3 seeds of
 fine-tuning: ~90 CPU minutes, ~6 GPU minutes.

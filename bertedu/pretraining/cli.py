@@ -32,7 +32,6 @@ from bertedu.text.tokenizer import BertTokenizer
 from bertedu.text.wordpiece import train_wordpiece
 
 
-
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but an error is a single line naming the flag (no usage block)."""
 

@@ -130,6 +130,7 @@ def heldout_config(config: PretrainConfig) -> PretrainConfig:
     Table 8 mixture is scored on the same held-out targets (the CLI, the report and the analysis tool agree)."""
     return dataclasses.replace(config, mask_mix=DEFAULT_MASK_MIX)
 
+
 # fields added to PretrainConfig after runs had been saved: an older checkpoint lacks them and was made
 # with these values (load_checkpoint fills them in before comparing settings)
 ADDED_FIELDS: dict[str, Any] = {"objective": "mlm", "mask_mix": [0.8, 0.1, 0.1]}
