@@ -9,7 +9,6 @@ import pytest
 from tool_loader import load_tool
 
 
-
 @pytest.fixture(scope="module")
 def tool():
     return load_tool("finetune_examples")

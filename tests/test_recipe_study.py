@@ -7,7 +7,6 @@ import pytest
 from tool_loader import load_tool
 
 
-
 def _tool():
     return load_tool("recipe_study")
 

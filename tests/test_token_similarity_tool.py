@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bertedu import BertConfig, BertModel
-from tests.tool_loader import load_tool
+from tool_loader import load_tool
 
 tool = load_tool("token_similarity")
 
@@ -26,8 +26,7 @@ def test_mean_cosine_is_the_mean_over_pairs_of_different_rows():
 def test_layer_similarity_reads_real_tokens_of_every_layer():
     config = BertConfig(vocab_size=50, hidden_size=12, num_hidden_layers=3, num_attention_heads=3,
                         intermediate_size=24, max_position_embeddings=16)
-    torch.manual_seed(0)
-    model = BertModel(config)
+    model = BertModel(config, generator=torch.Generator().manual_seed(0))
     ids = torch.tensor([[2, 7, 8, 9, 3, 0], [2, 10, 11, 3, 0, 0]])
     batch = {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids)}
     out = tool.layer_similarity(model, batch, special_ids=[0, 2, 3], positions=100)

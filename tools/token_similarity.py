@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bertedu._io import atomic_write_text  # noqa: E402
+from bertedu.beyond.pooling import cosine_matrix  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
 
 SENTENCES = 300
@@ -36,10 +37,9 @@ def mean_cosine(vectors: torch.Tensor) -> float:
     """The mean cosine similarity over all pairs of different rows of ``vectors`` (N, H), N >= 2."""
     if vectors.dim() != 2 or vectors.shape[0] < 2:
         raise ValueError(f"vectors must be (N, H) with N >= 2, got shape {tuple(vectors.shape)}")
-    unit = torch.nn.functional.normalize(vectors.double(), dim=-1)
-    n = unit.shape[0]
-    total = unit.sum(0).pow(2).sum() - n  # sum over i != j of u_i . u_j
-    return float(total / (n * (n - 1)))
+    cos = cosine_matrix(vectors.double(), vectors.double())  # (N, N)
+    n = cos.shape[0]
+    return float((cos.sum() - cos.diagonal().sum()) / (n * (n - 1)))  # the diagonal is each row with itself
 
 
 def layer_similarity(encoder: torch.nn.Module, batch: dict[str, torch.Tensor], special_ids: Sequence[int],
@@ -62,13 +62,13 @@ def measure(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
     from bertedu.datasets.tasks import read_conll2003
     from bertedu.model.checkpoint import from_pretrained
 
+    texts = [" ".join(s.tokens) for s in read_conll2003("dev")[:SENTENCES]]
     rows = []
     for run in run_dirs:
         final = Path(run) / "final"
         if not (final / "model.safetensors").is_file():
             raise ValueError(f"{run}: no final/model.safetensors (is it a finished pre-training run?)")
-        tok = BertTokenizer.from_vocab_file(final / "vocab.txt")
-        texts = [" ".join(s.tokens) for s in read_conll2003("dev")[:SENTENCES]]
+        tok = BertTokenizer.from_vocab_file(final / "vocab.txt")  # each run's own vocabulary
         batch = tok.batch_encode(texts, return_tensors="pt", padding=True, truncation=True, max_length=64)
         model = from_pretrained(final)
         encoder = getattr(model, "bert", model)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # annotations only
     from bertedu.pretraining.data import Batch, PretrainingDataset
 
 
+DEFAULT_MASK_MIX = (0.8, 0.1, 0.1)  # Sec. 3.1: MASK / SAME / RND shares of the targets
+
+
 @dataclass
 class PretrainConfig(DictConfig):
     """Hyper-parameters of a pre-training run (paper A.2; defaults scaled down for a CPU).
@@ -76,7 +79,7 @@ class PretrainConfig(DictConfig):
     # The ablations of Sec. 5 and Appendix C (added later: a checkpoint without them used these defaults,
     # see ADDED_FIELDS).  "ltr" = Table 5's left-to-right LM: causal attention, next-token targets, needs nsp=False.
     objective: str = "mlm"
-    mask_mix: tuple[float, float, float] = (0.8, 0.1, 0.1)  # Table 8's MASK / SAME / RND shares of the targets
+    mask_mix: tuple[float, float, float] = DEFAULT_MASK_MIX  # Table 8's MASK / SAME / RND shares of the targets
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives a list
@@ -122,7 +125,6 @@ class PretrainConfig(DictConfig):
 
 
 OBJECTIVES = ("mlm", "ltr")
-DEFAULT_MASK_MIX = (0.8, 0.1, 0.1)  # Sec. 3.1: MASK / SAME / RND shares of the targets
 
 
 def heldout_config(config: PretrainConfig) -> PretrainConfig:
@@ -133,7 +135,7 @@ def heldout_config(config: PretrainConfig) -> PretrainConfig:
 
 # fields added to PretrainConfig after runs had been saved: an older checkpoint lacks them and was made
 # with these values (load_checkpoint fills them in before comparing settings)
-ADDED_FIELDS: dict[str, Any] = {"objective": "mlm", "mask_mix": [0.8, 0.1, 0.1]}
+ADDED_FIELDS: dict[str, Any] = {"objective": "mlm", "mask_mix": list(DEFAULT_MASK_MIX)}
 
 
 class NoNextSentenceHead(nn.Module):
