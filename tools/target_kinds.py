@@ -30,16 +30,17 @@ import torch  # noqa: E402
 from analyse_pretraining import analyse  # noqa: E402
 from bertedu._io import atomic_write_text  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
+from bertedu.pretraining.state import latest_checkpoint  # noqa: E402
 
 KINDS = ("mask", "kept", "random", "all")
 
 
 def last_step(run_dir: Path) -> int:
-    """The step of the run's newest kept checkpoint (``checkpoints/step-NNNNNNN.pt``)."""
-    steps = sorted(int(p.stem.split("-")[1]) for p in (run_dir / "checkpoints").glob("step-*.pt"))
-    if not steps:
+    """The step of the run's newest checkpoint (the one ``checkpoints/latest.json`` points at)."""
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
         raise ValueError(f"{run_dir}: no checkpoints/step-*.pt (is it a python -m bertedu.pretrain --out folder?)")
-    return steps[-1]
+    return int(ckpt.stem.split("-")[1])
 
 
 def summarise(run_dir: Path, max_pairs: int | None = None) -> dict[str, Any]:
