@@ -41,6 +41,7 @@ from bertedu.finetuning.loop import FinetuneConfig, finetune, schedule_steps
 from bertedu.finetuning.recipes import load_records
 from bertedu.finetuning.scoring import evaluate_task
 from bertedu.pretraining.report import cpu_name
+from bertedu._io import OneLineParser
 
 
 def pad_batch(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
@@ -98,7 +99,7 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = OneLineParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--steps", type=int, default=200, help="optimiser steps per run (one epoch of steps x batch)")
     p.add_argument("--batch", type=int, default=32, help="batch size")

@@ -5,17 +5,17 @@
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 
 from bertedu.pretraining.masking import mask_tokens, whole_word_mask_tokens
+from bertedu._io import OneLineParser
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--vocab", type=int, default=30522)

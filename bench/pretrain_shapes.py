@@ -16,7 +16,6 @@ longest dependency a model can learn is bounded by the sequence length. Chapter 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -30,10 +29,11 @@ from pretrain_speed import bertedu_step, interleaved, make_batch, spread  # noqa
 import bertedu  # noqa: E402
 from bertedu.config import BertConfig  # noqa: E402
 from bertedu.pretraining.report import cpu_name  # noqa: E402
+from bertedu._io import OneLineParser  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tokens", type=int, default=4096, help="token positions per step (default: %(default)s)")
     p.add_argument("--seqs", type=int, nargs="+", default=[32, 64, 128], help="sequence lengths to compare")
     p.add_argument("--vocab", type=int, default=8000, help="vocabulary size (default: %(default)s)")

@@ -18,7 +18,6 @@ GPU's datasheet figure).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -33,6 +32,7 @@ from bertedu.config import BertConfig
 from bertedu.model.heads import BertForPreTraining
 from bertedu.pretraining.recipe import PretrainConfig, build_optimizer, train_step
 from bertedu.pretraining.report import cpu_name
+from bertedu._io import OneLineParser
 
 
 def make_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -144,7 +144,7 @@ def interleaved(steps: dict[str, Callable[[], None]], rounds: int, per_round: in
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     p.add_argument("--preset", default="tiny", help="model size, BertConfig.preset (default: %(default)s)")
     p.add_argument("--vocab", type=int, default=30522, help="vocabulary size (default: %(default)s)")

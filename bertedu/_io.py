@@ -1,11 +1,13 @@
-"""One way to write a file so that a crash never leaves half of it (used by every writer in bertedu)."""
+"""The project's edges: one way to write a file so that a crash never leaves half of it (used by every writer
+in bertedu), and the argument parser of every command line (an error is one line naming the flag)."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 
 def _fsync_dir(path: Path) -> None:
@@ -90,3 +92,11 @@ class DictConfig:
 
         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an error is a single line naming the flag (no usage block):
+    ``prog: error: argument --lr: ... (see --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

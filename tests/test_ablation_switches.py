@@ -30,7 +30,7 @@ from bertedu.model.checks import IGNORE_INDEX
 from bertedu.model.checkpoint import save_pretrained
 from bertedu.pretraining.data import BatchStream, prepare_dataset
 from bertedu.pretraining.loop import build_model, train
-from bertedu.pretraining.recipe import (PretrainConfig, build_optimizer, build_scheduler, evaluate, has_nsp_head,
+from bertedu.pretraining.recipe import (PretrainConfig, build_optimizer, build_scheduler, has_nsp_head,
                                         train_step)
 from bertedu.pretraining.state import latest_checkpoint, load_checkpoint
 from bertedu.text.tokenizer import BertTokenizer

@@ -9,8 +9,7 @@ import torch
 
 from bertedu.model.attention import (BertAttention, BertSelfAttention, eager_attention, make_attention_bias,
                                sdpa_attention)
-from bertedu.config import BertConfig
-from odd_sizes import A, B, H, T, V, odd_config
+from odd_sizes import A, B, H, T, odd_config
 
 d = H // A
 

@@ -8,10 +8,9 @@ import pytest
 import torch
 
 from bertedu.model.checkpoint import from_pretrained, load_hf_state_dict, save_pretrained
-from bertedu.config import BertConfig
 from bertedu.model.heads import BertForPreTraining
 from bertedu.model.bert import BertModel
-from odd_sizes import A, B, H, T, V, odd_config
+from odd_sizes import B, H, T, V, odd_config
 
 
 

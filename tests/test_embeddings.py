@@ -9,9 +9,8 @@ import math
 import pytest
 import torch
 
-from bertedu.config import BertConfig
 from bertedu.model.embeddings import BertEmbeddings, sinusoidal_position_encoding
-from odd_sizes import A, B, H, T, V, odd_config
+from odd_sizes import B, H, T, V, odd_config
 
 
 

@@ -337,6 +337,41 @@ def test_pretrain_curves_keep_every_evaluation_and_thin_the_training_log(tmp_pat
     assert "--work-dir" in capsys.readouterr().err
 
 
+def test_pretrain_curves_keep_runs_whose_folders_are_gone(tmp_path, capsys):
+    # a fresh clone has no runs/: refreshing the curves must not drop the runs recorded before
+    from bertedu.experiments import curves
+
+    run = tmp_path / "work" / "cpu" / "pretrain" / "new-run"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"config": {"nsp": True, "total_steps": 10}}))
+    (run / "metrics.jsonl").write_text(json.dumps({"split": "eval", "step": 10, "mlm_loss": 6.0,
+                                                   "mlm_accuracy": 0.2}) + "\n")
+    out = tmp_path / "curves.json"
+    old = {"run": "old-run", "finished": True, "eval": [{"step": 8000, "loss": 5.0, "accuracy": 0.3}]}
+    stale = {"run": "new-run", "finished": False, "eval": []}
+    out.write_text(json.dumps({"command": "x", "commit": "abc", "budget": "cpu", "runs": [stale, old]}))
+    args = ["--work-dir", str(tmp_path / "work"), "--out", str(out)]
+    assert curves.main(args) == 0
+    assert "1 kept" in capsys.readouterr().out
+    written = json.loads(out.read_text())
+    by_run = {r["run"]: r for r in written["runs"]}
+    assert sorted(by_run) == ["new-run", "old-run"]
+    assert by_run["old-run"] == {**old, "commit": "abc"}  # unchanged, stamped with the old file's commit
+    assert by_run["new-run"]["eval"] == [{"step": 10, "loss": 6.0, "accuracy": 0.2}]
+    assert by_run["new-run"]["commit"] == written["commit"]
+    assert curves.main(args + ["--drop-missing"]) == 0
+    assert [r["run"] for r in json.loads(out.read_text())["runs"]] == ["new-run"]
+    out.write_text(json.dumps({"budget": "gpu", "runs": [old]}))
+    with pytest.raises(SystemExit):
+        curves.main(args)
+    err = capsys.readouterr().err
+    assert "--out" in err and "'gpu'" in err and len(err.strip().splitlines()) == 1
+    out.write_text("{not json")
+    with pytest.raises(SystemExit):
+        curves.main(args)
+    assert "--drop-missing" in capsys.readouterr().err
+
+
 def test_effect_is_the_difference_against_twice_the_quadrature_spread():
     from bertedu.experiments.results import effect
 

@@ -6,9 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bertedu.config import BertConfig
 from bertedu.model.heads import BertForPreTraining, BertPreTrainingHeads, mlm_loss
-from odd_sizes import A, B, H, T, V, odd_config
+from odd_sizes import B, H, T, V, odd_config
 
 
 

@@ -7,7 +7,6 @@ from functools import partial
 import pytest
 import torch
 
-from bertedu.config import BertConfig
 from bertedu.model.encoder import BertLayer, gelu_erf
 from bertedu.model.bert import BertModel
 from odd_sizes import odd_config

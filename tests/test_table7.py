@@ -17,7 +17,7 @@ import torch
 
 from bertedu import BertModel, BertTokenizer
 from bertedu.datasets.tasks import TaggedSentence
-from bertedu.experiments.features import (VARIANTS, BiLSTMTagger, FeatureCache, ScalarMix, extract_features,
+from bertedu.experiments.features import (VARIANTS, BiLSTMTagger, ScalarMix, extract_features,
                                           variant_layers)
 from bertedu.experiments.table7 import TaggerConfig, evaluate_tagger, train_tagger
 from bertedu.finetuning.features import encode_task

@@ -15,5 +15,6 @@ def load_tool(name: str) -> ModuleType:
         sys.path.insert(0, str(TOOLS))
     spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an imported module is (dataclasses look their module up there)
     spec.loader.exec_module(module)
     return module

@@ -13,7 +13,6 @@ a few fixed held-out sentences. Writes one JSON file (default RUN_DIR/diagnostic
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -24,6 +23,7 @@ import torch
 import bertedu
 from bertedu.pretraining.diagnostics import (Neighbour, Unigram, mlm_predictions, mlm_report, nsp_accuracy,
                                              swap_partners, target_kinds)
+from bertedu._io import OneLineParser
 
 PROBES = ["the river flows into the [MASK] near the town .",
           "he was born in 1950 and [MASK] in 2010 .",
@@ -223,7 +223,7 @@ def provenance(diag: dict, run: dict, *, command: str, commit: str, minutes: flo
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = OneLineParser(description=__doc__.split("\n")[0])
     p.add_argument("run_dir", type=Path, help="a python -m bertedu.pretrain --out directory")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (default RUN_DIR/diagnostics.json)")
     p.add_argument("--every", type=int, default=1, help="analyse every k-th kept checkpoint (the last always)")

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import bertedu  # noqa: E402
-from bertedu._io import atomic_write_text  # noqa: E402
+from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
 from bertedu.beyond.distill import (DistillationStudent, student_from_teacher, teacher_logits,  # noqa: E402
                                     with_example_index)
 from bertedu.beyond.pooling import POOLINGS, cosine_matrix, cross_encoder_scores, embed_sentences  # noqa: E402
@@ -288,7 +288,7 @@ def provenance(out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = OneLineParser(description=__doc__.split("\n")[0])
     p.add_argument("part", choices=["sentence", "distill", "albert", "provenance"])
     p.add_argument("--out", default=str(ROOT / "data" / "beyond"), help="folder of the JSON files")
     p.add_argument("--work", default="/tmp/beyond", help="scratch folder (the cross-encoder's run)")

@@ -28,7 +28,6 @@ Exit status 1 when any failure (not TODO) was found, 2 when the site or Chromium
 
 from __future__ import annotations
 
-import argparse
 import ast
 import asyncio
 import dataclasses
@@ -44,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cdp import Browser, CDPError, find_chromium  # noqa: E402
+from bertedu._io import OneLineParser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
@@ -464,7 +464,7 @@ async def run(pages: list[str], site: Path, binary: str, shots: Path | None, til
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="check the built book in headless Chromium, offline")
+    parser = OneLineParser(description="check the built book in headless Chromium, offline")
     parser.add_argument("pages", nargs="*", help="pages relative to the site, without .html (default: book/*)")
     parser.add_argument("--site", type=Path, default=SITE, help="the built site (default: _build/html)")
     parser.add_argument("--shots", type=Path, help="save screenshots into this folder")

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bertedu._io import atomic_write_text  # noqa: E402
+from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
 from bertedu.finetuning.loop import FinetuneConfig  # noqa: E402
 from bertedu.finetuning.run import run_task  # noqa: E402
 from bertedu.pretraining.report import cpu_name  # noqa: E402
@@ -43,7 +43,7 @@ def epochs_for(n: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = OneLineParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--sizes", nargs="+", type=int, default=[250, 500, 1000, 2000, 4000],
                    help="labelled training examples per point")

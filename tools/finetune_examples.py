@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bertedu._io import atomic_write_text  # noqa: E402
+from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
 from bertedu.finetuning.backbones import load_tokenizer  # noqa: E402
 from bertedu.finetuning.features import encode_task  # noqa: E402
 from bertedu.finetuning.loading import task_from_pretrained  # noqa: E402
@@ -306,7 +306,7 @@ def section_ner_sentences(runs: Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ main ----------------------------------
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = OneLineParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--runs", default="runs/finetune-results", help="folders <task>-minilm-seed42/ with model/")
     p.add_argument("--out", default="data/finetune/examples.json")

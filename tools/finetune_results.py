@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import bertedu  # noqa: E402
-from bertedu._io import atomic_write_text  # noqa: E402
+from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
 from bertedu.finetuning.loop import FinetuneConfig  # noqa: E402
 from bertedu.finetuning.run import run_task  # noqa: E402
 from bertedu.pretraining.report import cpu_name  # noqa: E402
@@ -185,7 +185,7 @@ def merge_and_write(out: Path, new: list[dict[str, Any]], smoke: bool) -> list[d
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = OneLineParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS, help="tasks to run")
     p.add_argument("--backbones", nargs="+", default=BACKBONES, choices=BACKBONES, help="starting points")

@@ -22,7 +22,6 @@ instead of trained again: the baseline and "no NSP" rows come from there.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import torch  # noqa: E402
 
 import bertedu  # noqa: E402
-from bertedu._io import atomic_write_text  # noqa: E402
+from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
 from bertedu.pretraining.diagnostics import Unigram, mlm_predictions, mlm_report, target_kinds  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
 
@@ -190,7 +189,7 @@ def markdown(study: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variants", nargs="+", choices=ORDER, default=ORDER, help="which variants (default: all)")
     p.add_argument("--at", type=int, default=4000, help="compare at this step of the 8,000-step schedule")
     p.add_argument("--runs", default=str(ROOT / "runs" / "recipe"), help="where new runs go")

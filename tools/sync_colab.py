@@ -10,12 +10,13 @@ It clones the repository because chapters also read the project's ``data/`` fold
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import nbformat
 import yaml
+
+from bertedu._io import OneLineParser
 
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "colab-setup"
@@ -66,7 +67,7 @@ def sync(path: Path, source: str, check: bool) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="sync the Colab setup cell of every chapter with _config.yml")
+    parser = OneLineParser(description="sync the Colab setup cell of every chapter with _config.yml")
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if a chapter is out of sync")
     parser.add_argument("notebooks", nargs="*", type=Path, help="chapters to handle (default: book/NN_*.ipynb)")
     args = parser.parse_args(argv)

@@ -15,7 +15,6 @@ baseline). Deterministic; ~25 s per run on one CPU thread.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import torch  # noqa: E402
 
 from analyse_pretraining import analyse  # noqa: E402
-from bertedu._io import atomic_write_text  # noqa: E402
+from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
 from bertedu.pretraining.state import latest_checkpoint  # noqa: E402
 
@@ -64,7 +63,7 @@ def summarise(run_dir: Path, max_pairs: int | None = None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="pre-training run folders")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "experiments" / "target_kinds.json")
     p.add_argument("--max-pairs", type=int, default=None, help="score only the first N held-out pairs")

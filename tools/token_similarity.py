@@ -14,7 +14,6 @@ text: the first 300 sentences of the CoNLL-2003 dev set (the task the rows are s
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bertedu._io import atomic_write_text  # noqa: E402
+from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
 from bertedu.beyond.pooling import cosine_matrix  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
 
@@ -80,7 +79,7 @@ def measure(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="pre-training run folders")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "experiments" / "token_similarity.json")
     args = p.parse_args(argv)

@@ -20,13 +20,13 @@ shows a notice).  Already vendored (same pins): nothing to do; packages already 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from bertedu._io import OneLineParser
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_vendor" / "npm"
@@ -126,7 +126,7 @@ def _give_up(why: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the vendored files exist")
     parser.add_argument("--force", action="store_true", help="extract again even if the folder is up to date")
     args = parser.parse_args(argv)

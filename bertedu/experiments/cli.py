@@ -22,8 +22,9 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Sequence
 
+from bertedu._io import OneLineParser
 from bertedu.experiments import TABLES, load_table
 from bertedu.experiments.results import ROOT
 from bertedu.experiments.runs import OutOfTime, run_dir
@@ -32,13 +33,6 @@ from bertedu.experiments.spec import BUDGETS
 PROG = "python -m bertedu.experiments"
 ORDER = ("table5", "table6", "table8", "figure5", "table7")
 DEFAULT_RESULTS = ROOT / "data" / "experiments"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but an error is a single line naming the flag (no usage block)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,11 @@ them. ``python -m bertedu.experiments.curves [--budget cpu]`` reads every run's 
 [MASK]ed positions for MLM, every next token for LTR; ``accuracy`` the share of them predicted right);
 ``train`` keeps one logged training loss every ``--train-every`` steps. A run still training is written as
 far as it got, with ``finished: false``, so re-running the command after more steps refreshes it.
+
+The run folders do not travel with the repository (a fresh clone has none), so the file is *merged*: a run
+found under ``--work-dir`` replaces its record, and a record whose run folder is absent is kept as it was,
+with the ``commit`` it was recorded at (``--drop-missing`` writes only the runs on disk). Each run's record
+carries that ``commit``, so a merged file still says where every curve came from.
 """
 
 from __future__ import annotations
@@ -24,13 +29,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from bertedu._io import atomic_write_text
+from bertedu._io import OneLineParser, atomic_write_text
 from bertedu.experiments.results import ROOT
 from bertedu.experiments.runs import is_finished, training_minutes
 from bertedu.pretraining.report import git_commit
 from bertedu.pretraining.state import read_metrics
 
-__all__ = ["run_curves", "collect", "main"]
+__all__ = ["run_curves", "collect", "merge", "main"]
 
 OUT = ROOT / "data" / "experiments" / "pretrain_curves.json"
 
@@ -63,24 +68,56 @@ def collect(work_dir: Path, budget: str, train_every: int = 250) -> list[dict[st
     return runs
 
 
+def merge(found: list[dict[str, Any]], previous: list[dict[str, Any]], commit: str | None,
+          previous_commit: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """``found`` (stamped with ``commit``) plus the ``previous`` records of runs not in it, sorted by run.
+
+    Returns the merged list and the names of the runs kept from ``previous``. A previous record without
+    its own ``commit`` gets ``previous_commit`` (the commit of the file it came from).
+    """
+    fresh = {r["run"]: {**r, "commit": commit} for r in found}
+    kept = {}
+    for r in previous:
+        if r["run"] not in fresh:
+            kept[r["run"]] = r if "commit" in r else {**r, "commit": previous_commit}
+    merged = {**kept, **fresh}
+    return [merged[name] for name in sorted(merged)], sorted(kept)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bertedu.experiments.curves",
+    parser = OneLineParser(prog="python -m bertedu.experiments.curves",
                                      description="Write the experiments' pre-training curves for chapter 12.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--budget", default="cpu", help="which budget's runs (a folder of --work-dir)")
     parser.add_argument("--work-dir", default=str(ROOT / "runs" / "experiments"), help="the runner's work folder")
     parser.add_argument("--out", default=str(OUT), help="the JSON file to write")
     parser.add_argument("--train-every", type=int, default=250, help="keep one training loss every N steps")
+    parser.add_argument("--drop-missing", action="store_true",
+                        help="write only the runs found under --work-dir (default: keep the records in --out "
+                             "of runs whose folders are absent)")
     args = parser.parse_args(argv)
     if args.train_every < 1:
         parser.error("--train-every must be >= 1")
     runs = collect(Path(args.work_dir), args.budget, args.train_every)
     if not runs:
         parser.error(f"--work-dir: no run of budget {args.budget!r} with an evaluation under {args.work_dir}")
+    out = Path(args.out)
+    previous: dict[str, Any] = {}
+    if out.is_file() and not args.drop_missing:
+        try:
+            previous = json.loads(out.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            parser.error(f"--out: {out} is not valid JSON ({error}); fix it or pass --drop-missing")
+        if previous.get("budget", args.budget) != args.budget:
+            parser.error(f"--out: {out} holds budget {previous['budget']!r} runs, not {args.budget!r}; "
+                         "pass another --out or --drop-missing")
+    commit = git_commit()
+    runs, kept = merge(runs, previous.get("runs", []), commit, previous.get("commit"))
     shown = ["python -m bertedu.experiments.curves", *(argv if argv is not None else sys.argv[1:])]
-    record = {"command": " ".join(shown), "commit": git_commit(), "budget": args.budget, "runs": runs}
-    atomic_write_text(Path(args.out), json.dumps(record, indent=1) + "\n")
-    print(f"{args.out}: {len(runs)} runs ({sum(r['finished'] for r in runs)} finished)")
+    record = {"command": " ".join(shown), "commit": commit, "budget": args.budget, "runs": runs}
+    atomic_write_text(out, json.dumps(record, indent=1) + "\n")
+    print(f"{args.out}: {len(runs)} runs ({sum(r['finished'] for r in runs)} finished; "
+          f"{len(kept)} kept from the previous file, their folders absent)")
     return 0
 
 

@@ -21,7 +21,6 @@ F1 at first sub-tokens) and keeps the best epoch, as the fine-tuning results do.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -32,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from bertedu._io import atomic_write_text
+from bertedu._io import OneLineParser, atomic_write_text
 from bertedu.finetuning.batching import bucket_batches
 from bertedu.experiments.features import VARIANTS, BiLSTMTagger, FeatureCache, extract_features, variant_layers
 from bertedu.pretraining.report import git_commit  # noqa: F401 (re-exported)
@@ -313,7 +312,7 @@ def finetune_rows(path: str | Path = ROOT / "data" / "finetune" / "results.json"
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backbones", nargs="+", default=list(DEFAULT_BACKBONES), choices=list(BACKBONES),
                    help="random = the own architecture with random weights (a control; not in the default run)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bertedu._io import LATEST, latest_step_file, write_step_file
+from bertedu._io import latest_step_file, write_step_file
 
 __all__ = ["save_state", "load_state", "latest_state", "remove_checkpoints", "data_fingerprint",
            "RESUMABLE_CHANGES", "CHECKPOINT_DIR"]

@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Sequence
 
+from bertedu._io import OneLineParser
 from bertedu.finetuning.grid import GLUE_GRID, PAPER_GRID
 from bertedu.finetuning.loop import ConfigError, FinetuneConfig
 from bertedu.finetuning.recipes import RECIPES
 
 PROG = "python -m bertedu.finetune"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but an error is a single line (no usage block): ``prog: error: argument --lr: ...``."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _number(kind: type, low: float, *, low_open: bool = False, high: float | None = None,

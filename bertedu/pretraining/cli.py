@@ -17,10 +17,11 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
+from bertedu._io import OneLineParser
 from bertedu.datasets.corpora import pretraining_documents
 from bertedu.model.checkpoint import save_pretrained
 from bertedu.pretraining.data import prepare_dataset
@@ -30,13 +31,6 @@ from bertedu.pretraining.recipe import PretrainConfig, frequency_baseline, heldo
 from bertedu.pretraining.state import latest_checkpoint
 from bertedu.text.tokenizer import BertTokenizer
 from bertedu.text.wordpiece import train_wordpiece
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but an error is a single line naming the flag (no usage block)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def parse_mask_mix(text: str) -> tuple[float, float, float]:

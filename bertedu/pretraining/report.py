@@ -12,7 +12,6 @@ word.  Only the ``[MASK]`` targets measure the use of context; at a kept target 
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from bertedu.pretraining.data import PretrainingDataset, prepare_dataset
 from bertedu.pretraining.recipe import PretrainConfig, heldout_config
 from bertedu.pretraining.state import read_metrics
 from bertedu.text.tokenizer import BertTokenizer
+from bertedu._io import OneLineParser
 
 KINDS = ("`[MASK]`", "the original word (kept)", "a random word")
 
@@ -239,7 +239,7 @@ word, so the frequency loss {base["unigram_loss"]:.2f} is the loss baseline of e
 
 def main(argv: Sequence[str] | None = None) -> str:
     """``python -m bertedu.pretraining.report FOLDER ...``: write ``FOLDER/PROVENANCE.md`` and return its text."""
-    p = argparse.ArgumentParser(prog="python -m bertedu.pretraining.report", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m bertedu.pretraining.report", description=__doc__.split("\n")[0])
     p.add_argument("folder", type=Path, help="checkpoint folder: model.safetensors, config.json, vocab.txt, "
                                              "metrics.jsonl, run.json")
     p.add_argument("--command", required=True, help="the command that trained it (recorded as given)")

@@ -19,10 +19,11 @@ from pathlib import Path
 from bertedu.study import flashcards as fc
 from bertedu.study import glossary as gl
 from bertedu.study import pages as pg
+from bertedu._io import OneLineParser
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bertedu.study", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m bertedu.study", description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=None, help="the checkout (default: this one)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("flashcards", help="write the Anki TSV of every knowledge-card row")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from bertedu.teach.course import BOOK, chapters_in, format_table, grade, make_student
 from bertedu.teach.exercises import check_chapter, exercise_table
+from bertedu._io import OneLineParser
 
 
 def _chapters(names: list[str]) -> list[Path] | None:
@@ -31,7 +31,7 @@ def _chapters(names: list[str]) -> list[Path] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bertedu.teach", description=__doc__)
+    parser = OneLineParser(prog="python -m bertedu.teach", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("student", help="write the student version of the chapters (nbgrader course folder)")
     p.add_argument("chapters", nargs="*", help="NN, NN_slug or book/NN_slug.ipynb (default: every chapter)")

@@ -14,7 +14,6 @@ the measurements as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shlex
@@ -32,6 +31,7 @@ from bertedu.pretraining.masking import MaskSpec, mask_kwargs
 from bertedu.pretraining.recipe import PretrainConfig, build_optimizer, build_scheduler, evaluate, train_step
 from bertedu.pretraining.state import save_checkpoint
 from bertedu.text.tokenizer import BertTokenizer
+from bertedu._io import OneLineParser
 
 EVALS = 12  # held-out evaluations during the run (plus the one at step 0)
 SAVES = 8  # resumable checkpoints during the run (plus the final one): what is left if the run is cut
@@ -113,7 +113,7 @@ def schedule(m: dict[str, Any], train_seconds: float, evals: int = EVALS, saves:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--preset", default="mini")

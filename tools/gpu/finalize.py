@@ -14,11 +14,9 @@ resumable checkpoint is used instead, and the record says so. Everything is merg
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,6 +33,7 @@ from bertedu.text.tokenizer import BertTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from outputs import update_record  # noqa: E402  (a sibling script, not a package)
+from bertedu._io import OneLineParser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,7 +149,7 @@ def phases(path: Path) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", type=Path, required=True, help="the run folder of python -m bertedu.pretrain")
     p.add_argument("--ckpt", type=Path, required=True, help="the returned checkpoint folder (inside OUT)")
     p.add_argument("--record", type=Path, required=True, help="OUT/device.json")
