@@ -100,7 +100,7 @@ def spread(values: list[float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     p = OneLineParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--steps", type=int, default=200, help="optimiser steps per run (one epoch of steps x batch)")
     p.add_argument("--batch", type=int, default=32, help="batch size")
     p.add_argument("--lr", type=float, default=3e-5, help="peak learning rate (the paper's grid: 2e-5 .. 5e-5)")

@@ -44,7 +44,7 @@ def epochs_for(n: int) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--sizes", nargs="+", type=int, default=[250, 500, 1000, 2000, 4000],
                    help="labelled training examples per point")
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44], help="one run per seed")

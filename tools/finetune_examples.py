@@ -307,7 +307,7 @@ def section_ner_sentences(runs: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ main ----------------------------------
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--runs", default="runs/finetune-results", help="folders <task>-minilm-seed42/ with model/")
     p.add_argument("--out", default="data/finetune/examples.json")
     p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)

@@ -186,7 +186,7 @@ def merge_and_write(out: Path, new: list[dict[str, Any]], smoke: bool) -> list[d
 
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS, help="tasks to run")
     p.add_argument("--backbones", nargs="+", default=BACKBONES, choices=BACKBONES, help="starting points")
     p.add_argument("--seeds", nargs="+", type=int, default=SEEDS, help="one run per seed")

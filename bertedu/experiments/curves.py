@@ -86,8 +86,8 @@ def merge(found: list[dict[str, Any]], previous: list[dict[str, Any]], commit: s
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m bertedu.experiments.curves",
-                                     description="Write the experiments' pre-training curves for chapter 12.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           description="Write the experiments' pre-training curves for chapter 12.",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--budget", default="cpu", help="which budget's runs (a folder of --work-dir)")
     parser.add_argument("--work-dir", default=str(ROOT / "runs" / "experiments"), help="the runner's work folder")
     parser.add_argument("--out", default=str(OUT), help="the JSON file to write")
