@@ -372,6 +372,41 @@ def test_pretrain_curves_keep_runs_whose_folders_are_gone(tmp_path, capsys):
     assert "--drop-missing" in capsys.readouterr().err
 
 
+def test_merge_in_previous_order_keeps_rows_in_place_and_appends_new_ones():
+    from bertedu.experiments.curves import merge
+
+    previous = [{"run": "c", "x": 1}, {"run": "a", "x": 2, "commit": "old-a"}, {"run": "b", "x": 3}]
+    found = [{"run": "d", "x": 4}, {"run": "a", "x": 5}]
+    runs, kept = merge(found, previous, "new", "file", order="previous")
+    assert [r["run"] for r in runs] == ["c", "a", "b", "d"] and kept == ["b", "c"]
+    assert [r["x"] for r in runs] == [1, 5, 3, 4]
+    assert [r["commit"] for r in runs] == ["file", "new", "file", "new"]
+    assert [r["run"] for r in merge(found, previous, "new")[0]] == ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="order must be"):
+        merge(found, previous, "new", order="newest")
+
+
+def test_merge_document_refuses_rows_made_with_other_settings(tmp_path):
+    from bertedu.experiments.curves import merge_document
+
+    out = tmp_path / "kinds.json"
+    first = {"what": "w", "max_pairs": 40, "command": "tool r1", "commit": "c1", "runs": [{"run": "r1"}]}
+    doc, kept = merge_document(out, first)  # no file yet: the document, each row stamped with its commit
+    assert doc == {**first, "runs": [{"run": "r1", "commit": "c1"}]} and kept == []
+    out.write_text(json.dumps(doc))
+    second = {"what": "w", "max_pairs": 40, "command": "tool r2", "commit": "c2", "runs": [{"run": "r2"}]}
+    doc, kept = merge_document(out, second, same=("what", "max_pairs"))
+    assert kept == ["r1"] and doc["earlier_commands"] == ["tool r1"] and doc["command"] == "tool r2"
+    assert doc["runs"] == [{"run": "r1", "commit": "c1"}, {"run": "r2", "commit": "c2"}]
+    with pytest.raises(ValueError, match="max_pairs = 40"):
+        merge_document(out, {**second, "max_pairs": None}, same=("what", "max_pairs"))
+    doc, kept = merge_document(out, {**second, "max_pairs": None}, replace=True, same=("max_pairs",))
+    assert kept == [] and [r["run"] for r in doc["runs"]] == ["r2"]
+    out.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a results file"):
+        merge_document(out, second)
+
+
 def test_effect_is_the_difference_against_twice_the_quadrature_spread():
     from bertedu.experiments.results import effect
 

@@ -44,6 +44,27 @@ def test_a_row_scores_the_last_checkpoint_per_kind(run_dir: Path, tmp_path: Path
         assert row[kind]["loss"] == pytest.approx(mlm[kind]["loss"], abs=1e-4)
 
 
+def test_the_file_is_merged_in_place_unless_replaced(run_dir: Path, tmp_path: Path, capsys):
+    out = tmp_path / "kinds.json"
+    other = {"run": "other-run", "step": 8000, "commit": "abc"}
+    out.write_text(json.dumps({"what": "something else", "command": "old",
+                               "runs": [other]}))
+    with pytest.raises(SystemExit):  # made with other settings ('what' differs): refused, one line
+        tool.main([str(run_dir), "--max-pairs", "40", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "--out" in err and "--replace" in err and len(err.strip().splitlines()) == 1
+    assert tool.main([str(run_dir), "--max-pairs", "40", "--out", str(out), "--replace"]) == 0
+    doc = json.loads(out.read_text())
+    out.write_text(json.dumps({**doc, "runs": [other, *doc["runs"]]}))
+    assert tool.main([str(run_dir), "--max-pairs", "40", "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert [r["run"] for r in merged["runs"]] == ["other-run", run_dir.name]
+    assert merged["runs"][0] == other and merged["earlier_commands"] == [doc["command"]]
+    with pytest.raises(SystemExit):  # another --max-pairs would mix rows scored on different sets
+        tool.main([str(run_dir), "--max-pairs", "30", "--out", str(out)])
+    assert "max_pairs = 40" in capsys.readouterr().err
+
+
 def test_bad_run_folders_are_one_line_errors(tmp_path: Path, capsys):
     with pytest.raises(SystemExit):
         tool.main([str(tmp_path)])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 import torch
 
@@ -38,3 +41,33 @@ def test_layer_similarity_reads_real_tokens_of_every_layer():
     assert out[0] == pytest.approx(tool.mean_cosine(real), abs=1e-6)
     with pytest.raises(ValueError, match="fewer than two"):
         tool.layer_similarity(model, {**batch, "attention_mask": torch.zeros_like(ids)}, special_ids=[0])
+
+
+@pytest.mark.skipif(not os.environ.get("BERTEDU_DATA"), reason="set BERTEDU_DATA to the shared data")
+def test_main_measures_a_run_and_merges_the_file_in_place(tmp_path, capsys):
+    from bertedu.pretrain import main as pretrain
+
+    run = tmp_path / "tiny-run"
+    pretrain(["--out", str(run), "--corpus", "wikitext-valid", "--holdout", "5", "--max-documents", "30",
+              "--vocab-size", "600", "--preset", "tiny", "--seq-len", "32", "--batch-size", "8", "--steps", "2",
+              "--save-every", "2", "--keep-checkpoints", "1", "--eval-every", "0", "--dropout", "0",
+              "--threads", "1", "--no-progress"])
+    out = tmp_path / "similarity.json"
+    assert tool.main([str(run), "--out", str(out)]) == 0
+    first = json.loads(out.read_text())
+    (row,) = first["runs"]
+    assert row["run"] == "tiny-run" and row["nsp"] is True and row["commit"] == first["commit"]
+    assert len(row["mean_cosine_by_layer"]) == 3  # the embeddings and the tiny model's two layers
+    other = {"run": "other-run", "mean_cosine_by_layer": [0.5], "commit": "abc"}
+    out.write_text(json.dumps({**first, "runs": [other, row]}))
+    assert tool.main([str(run), "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert [r["run"] for r in merged["runs"]] == ["other-run", "tiny-run"] and merged["runs"][0] == other
+    assert merged["runs"][1]["mean_cosine_by_layer"] == row["mean_cosine_by_layer"]  # deterministic
+    out.write_text(json.dumps({**first, "text": "other sentences", "runs": [other]}))
+    with pytest.raises(SystemExit):
+        tool.main([str(run), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "text" in err and "--replace" in err and len(err.strip().splitlines()) == 1
+    assert tool.main([str(run), "--out", str(out), "--replace"]) == 0
+    assert [r["run"] for r in json.loads(out.read_text())["runs"]] == ["tiny-run"]

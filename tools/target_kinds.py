@@ -11,6 +11,10 @@ Chapter 12 reads the committed numbers to explain Table 8's rows.
 Each RUN_DIR is a finished ``python -m bertedu.pretrain`` run; its last kept checkpoint is scored with
 ``tools/analyse_pretraining.py`` (the run's own held-out set, the in-domain unigram as the context-free
 baseline). Deterministic; ~25 s per run on one CPU thread.
+
+The file is merged, like the experiments' curves: the runs given replace their records and the other runs'
+records stay where they were, each with its ``commit`` (``--replace`` writes only the runs given). A file
+made with other settings refuses the merge rather than mix rows that would not compare.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import torch  # noqa: E402
 
 from analyse_pretraining import analyse  # noqa: E402
 from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
+from bertedu.experiments.curves import merge_document  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
 from bertedu.pretraining.state import latest_checkpoint  # noqa: E402
 
@@ -66,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="pre-training run folders")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "experiments" / "target_kinds.json")
+    p.add_argument("--replace", action="store_true",
+                   help="write only the runs given (default: keep the records in --out of other runs, in place)")
     p.add_argument("--max-pairs", type=int, default=None, help="score only the first N held-out pairs")
     args = p.parse_args(argv)
     if args.max_pairs is not None and args.max_pairs < 1:
@@ -81,7 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc = {"what": "masked-LM accuracy and loss at [MASK], kept and random targets of the 80/10/10 held-out set, "
                    "at each run's last checkpoint",
            "command": command, "commit": git_commit(), "runs": rows}
+    if args.max_pairs is not None:
+        doc["max_pairs"] = args.max_pairs
+    try:
+        doc, kept = merge_document(args.out, doc, replace=args.replace, same=("what", "max_pairs"))
+    except ValueError as err:
+        p.error(f"--out: {err}; pass --replace to start the file afresh")
     atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
+    print(f"{args.out}: {len(doc['runs'])} runs ({len(kept)} kept from the file)")
     for r in rows:
         print(f"{r['run']} (step {r['step']}): " + ", ".join(f"{k} {r[k]['accuracy']:.1%}" for k in KINDS)
               + f"; answers at [MASK]: {r['mask']['distinct_answers']} distinct")

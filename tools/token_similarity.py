@@ -10,6 +10,10 @@ by. Chapter 12 reads the committed numbers to explain Table 8's 100/0/0 row.
 Each RUN_DIR is a pre-training run of ``python -m bertedu.pretrain`` (its ``final/`` weights are read). The
 text: the first 300 sentences of the CoNLL-2003 dev set (the task the rows are scored on), 2,000 real
 (non-special) token positions drawn with a fixed seed. Deterministic; ~10 s per run on one CPU thread.
+
+The file is merged, like the experiments' curves: the runs given replace their records and the other runs'
+records stay where they were, each with its ``commit`` (``--replace`` writes only the runs given). A file
+made with other settings refuses the merge rather than mix rows that would not compare.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
+from bertedu.experiments.curves import merge_document  # noqa: E402
 from bertedu.beyond.pooling import cosine_matrix  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
 
@@ -82,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="pre-training run folders")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "experiments" / "token_similarity.json")
+    p.add_argument("--replace", action="store_true",
+                   help="write only the runs given (default: keep the records in --out of other runs, in place)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     try:
@@ -92,7 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc = {"what": "mean cosine similarity between different real tokens' vectors, per layer (0 = embeddings)",
            "text": f"the first {SENTENCES} CoNLL-2003 dev sentences, {POSITIONS} token positions (seed 0)",
            "command": command, "commit": git_commit(), "runs": rows}
+    try:
+        doc, kept = merge_document(args.out, doc, replace=args.replace, same=("what", "text"))
+    except ValueError as err:
+        p.error(f"--out: {err}; pass --replace to start the file afresh")
     atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
+    print(f"{args.out}: {len(doc['runs'])} runs ({len(kept)} kept from the file)")
     for r in rows:
         print(f"{r['run']}: " + ", ".join(f"layer {i} {c:.3f}" for i, c in enumerate(r["mean_cosine_by_layer"])))
     return 0

@@ -35,7 +35,7 @@ from bertedu.experiments.runs import is_finished, training_minutes
 from bertedu.pretraining.report import git_commit
 from bertedu.pretraining.state import read_metrics
 
-__all__ = ["run_curves", "collect", "merge", "main"]
+__all__ = ["run_curves", "collect", "merge", "merge_into", "merge_document", "main"]
 
 OUT = ROOT / "data" / "experiments" / "pretrain_curves.json"
 
@@ -69,19 +69,67 @@ def collect(work_dir: Path, budget: str, train_every: int = 250) -> list[dict[st
 
 
 def merge(found: list[dict[str, Any]], previous: list[dict[str, Any]], commit: str | None,
-          previous_commit: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """``found`` (stamped with ``commit``) plus the ``previous`` records of runs not in it, sorted by run.
+          previous_commit: str | None = None, *, order: str = "sorted") -> tuple[list[dict[str, Any]], list[str]]:
+    """``found`` (stamped with ``commit``) plus the ``previous`` records of runs not in it.
 
     Returns the merged list and the names of the runs kept from ``previous``. A previous record without
-    its own ``commit`` gets ``previous_commit`` (the commit of the file it came from).
+    its own ``commit`` gets ``previous_commit`` (the commit of the file it came from). ``order="sorted"``
+    sorts by run name; ``order="previous"`` keeps the previous file's order (a fresh record takes the place
+    of the one it replaces) and appends new runs in the order found, so a table read row by row keeps its
+    rows where they were.
     """
+    if order not in ("sorted", "previous"):
+        raise ValueError(f"order must be 'sorted' or 'previous', got {order!r}")
     fresh = {r["run"]: {**r, "commit": commit} for r in found}
     kept = {}
     for r in previous:
         if r["run"] not in fresh:
             kept[r["run"]] = r if "commit" in r else {**r, "commit": previous_commit}
     merged = {**kept, **fresh}
-    return [merged[name] for name in sorted(merged)], sorted(kept)
+    if order == "sorted":
+        names = sorted(merged)
+    else:
+        names = list(dict.fromkeys([r["run"] for r in previous] + [r["run"] for r in found]))
+    return [merged[name] for name in names], sorted(kept)
+
+
+def merge_into(out: Path, found: list[dict[str, Any]], commit: str | None, *, replace: bool = False,
+               order: str = "sorted") -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """Read ``out`` (if it exists and ``replace`` is false) and merge ``found`` into its ``runs``.
+
+    Returns the previous document (``{}`` if none was read), the merged runs and the names kept from it.
+    Raises ``ValueError`` naming the file if it is not a JSON object with a ``runs`` list.
+    """
+    previous: dict[str, Any] = {}
+    if not replace and Path(out).is_file():
+        try:
+            previous = json.loads(Path(out).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{out} is not valid JSON ({error})") from None
+        if not isinstance(previous, dict) or not isinstance(previous.get("runs", []), list):
+            raise ValueError(f"{out} is not a results file (a JSON object with a 'runs' list)")
+    runs, kept = merge(found, previous.get("runs", []), commit, previous.get("commit"), order=order)
+    return previous, runs, kept
+
+
+def merge_document(out: Path, doc: dict[str, Any], *, replace: bool = False, order: str = "previous",
+                   same: Sequence[str] = ()) -> tuple[dict[str, Any], list[str]]:
+    """The document to write to ``out``: ``doc`` (with its ``runs``, ``command`` and ``commit``) merged into it.
+
+    The runs of ``doc`` replace their records in ``out``; the other records stay, each with its ``commit``.
+    The fields named in ``same`` (how the numbers were made) must agree with the file's, or the kept rows
+    would not compare with the new ones: ``ValueError`` naming the field. The file's earlier commands are
+    kept in ``earlier_commands``. Returns the document and the names of the runs kept.
+    """
+    previous, runs, kept = merge_into(out, doc["runs"], doc.get("commit"), replace=replace, order=order)
+    if not kept:
+        return {**doc, "runs": runs}, kept
+    for field in same:
+        if previous.get(field) != doc.get(field):
+            raise ValueError(f"{out} was made with {field} = {previous.get(field)!r}, this run with "
+                             f"{doc.get(field)!r}: its rows would not compare")
+    earlier = [*previous.get("earlier_commands", []), *([previous["command"]] if "command" in previous else [])]
+    return {**doc, "earlier_commands": list(dict.fromkeys(earlier)), "runs": runs}, kept
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,17 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not runs:
         parser.error(f"--work-dir: no run of budget {args.budget!r} with an evaluation under {args.work_dir}")
     out = Path(args.out)
-    previous: dict[str, Any] = {}
-    if out.is_file() and not args.drop_missing:
-        try:
-            previous = json.loads(out.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            parser.error(f"--out: {out} is not valid JSON ({error}); fix it or pass --drop-missing")
-        if previous.get("budget", args.budget) != args.budget:
-            parser.error(f"--out: {out} holds budget {previous['budget']!r} runs, not {args.budget!r}; "
-                         "pass another --out or --drop-missing")
     commit = git_commit()
-    runs, kept = merge(runs, previous.get("runs", []), commit, previous.get("commit"))
+    try:
+        previous, runs, kept = merge_into(out, runs, commit, replace=args.drop_missing)
+    except ValueError as error:
+        parser.error(f"--out: {error}; fix it or pass --drop-missing")
+    if previous.get("budget", args.budget) != args.budget:
+        parser.error(f"--out: {out} holds budget {previous['budget']!r} runs, not {args.budget!r}; "
+                     "pass another --out or --drop-missing")
     shown = ["python -m bertedu.experiments.curves", *(argv if argv is not None else sys.argv[1:])]
     record = {"command": " ".join(shown), "commit": commit, "budget": args.budget, "runs": runs}
     atomic_write_text(out, json.dumps(record, indent=1) + "\n")
