@@ -14,13 +14,13 @@ from bertedu.pretraining.masking import mask_tokens, whole_word_mask_tokens
 from bertedu._io import OneLineParser
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--vocab", type=int, default=30522)
     ap.add_argument("--repeat", type=int, default=50)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(5, args.vocab, (args.batch, args.seq), generator=gen)
     kw = dict(special_ids=[0, 100, 101, 102, 103], vocab_size=args.vocab, mask_token_id=103)
