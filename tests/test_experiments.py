@@ -212,6 +212,20 @@ def _check_records(records: list[dict]) -> None:
     assert paper[("a", "accuracy")] == 0.867 and paper[("b", "accuracy")] == 0.865 and paper[("a", "f1")] is None
 
 
+def test_records_cite_the_threads_a_run_really_used(tmp_path):
+    # --threads of the runner overrides the budget's: the pre-training command a record cites must say so
+    from bertedu.experiments.runs import pretrain_command, ran_with
+
+    flags = {"--preset": "tiny", "--threads": 1}
+    assert ran_with(flags, tmp_path) == flags  # no run.json yet: the flags as they are
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"num_threads": 2}}))
+    assert ran_with(flags, tmp_path) == {"--preset": "tiny", "--threads": 2}
+    assert "--threads 2" in pretrain_command(ran_with(flags, tmp_path), tmp_path)
+    assert ran_with({"--device": "cuda"}, tmp_path) == {"--device": "cuda"}  # a budget without --threads
+    (tmp_path / "run.json").write_text("{broken")
+    assert ran_with(flags, tmp_path) == flags
+
+
 def test_a_killed_pretraining_resumes_bit_for_bit(tmp_path, data_dir, fake_table, monkeypatch):
     from safetensors.torch import load_file
 

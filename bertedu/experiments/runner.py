@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from bertedu.experiments.results import load_records, machine, make_record, merge_records, record_key
-from bertedu.experiments.runs import (OutOfTime, heldout_at, model_spec, pretrain_command, run_dir, run_flags,
-                                      run_status, planned_spec, training_minutes)
+from bertedu.experiments.runs import (OutOfTime, heldout_at, model_spec, pretrain_command, ran_with, run_dir,
+                                      run_flags, run_status, planned_spec, training_minutes)
 from bertedu.experiments.spec import TASK_MINUTES, Budget, Variant, relative_step_cost
 
 __all__ = ["Context", "run_table", "plan_table", "finetune_folder", "table_variants", "OutOfTime"]
@@ -163,7 +163,7 @@ def _pretrain_records(ctx: Context, module: Any, variant: Variant) -> list[dict[
             variant=variant, kind="pretrain", task="heldout-wikitext", metric=metric, values=[found[metric]],
             seeds=None, paper=module.paper(variant, "pretrain", metric), command=ctx.command(variant.name),
             minutes=training_minutes(out), budget=ctx.budget.name, step=found["step"],
-            pretrain_command=pretrain_command(run_flags(ctx.budget, variant), out),
+            pretrain_command=pretrain_command(ran_with(run_flags(ctx.budget, variant), out), out),
             device=ctx.budget.device, machine=machine(ctx.budget.device)))
     return rows
 

@@ -20,7 +20,7 @@ from bertedu.experiments.results import ROOT
 from bertedu.experiments.spec import Budget, Variant, pretrain_argv, pretrain_flags, pretrain_key
 
 __all__ = ["OutOfTime", "shown", "run_dir", "run_flags", "is_finished", "ensure_pretrained", "model_spec", "heldout_at", "planned_spec",
-           "training_minutes", "pretrain_command", "architecture_dir", "run_status"]
+           "training_minutes", "pretrain_command", "ran_with", "architecture_dir", "run_status"]
 
 
 class OutOfTime(RuntimeError):
@@ -47,6 +47,16 @@ def shown(path: str | Path) -> str:
 def pretrain_command(flags: dict[str, Any], out: Path) -> str:
     """The ``python -m bertedu.pretrain`` command line of a run (what its records cite)."""
     return "python -m bertedu.pretrain --out " + shown(out) + " " + " ".join(pretrain_argv(flags))
+
+
+def ran_with(flags: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``flags`` with ``--threads`` as the run in ``out`` last ran (its ``run.json``): a runtime flag that
+    ``--threads`` of the runner overrides, so the budget's value is not always the one used."""
+    try:
+        threads = json.loads((Path(out) / "run.json").read_text(encoding="utf-8"))["config"].get("num_threads")
+    except (OSError, ValueError, KeyError, TypeError):
+        return flags
+    return {**flags, "--threads": threads} if "--threads" in flags and threads is not None else flags
 
 
 def _resolved(flags: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +113,7 @@ def ensure_pretrained(ctx: Any, variant: Variant) -> Path:
         ctx.event("pretrain", variant=variant.name, run=out.name,
                   status="resumed" if ckpt is not None else "started",
                   from_step=int(ckpt.stem.split("-")[1]) if ckpt is not None else 0)
-        ctx.say(f"pre-training {variant.name}: {pretrain_command(flags, out)}" + (" --resume" if ckpt else ""))
+        ctx.say(f"pre-training {variant.name}: {pretrain_command(runtime, out)}" + (" --resume" if ckpt else ""))
         began = time.perf_counter()
         pretrain_cli.main(argv)
         done = latest_checkpoint(out)
@@ -112,7 +122,7 @@ def ensure_pretrained(ctx: Any, variant: Variant) -> Path:
             raise OutOfTime(f"pre-training {variant.name} stopped at {done.stem if done else 'step 0'} of {total} "
                             "(time limit); rerun the same command to resume it")
         atomic_write_text(out / "experiment.json", json.dumps(
-            {"finished": True, "flags": flags, "command": pretrain_command(flags, out),
+            {"finished": True, "flags": flags, "command": pretrain_command(ran_with(flags, out), out),
              "wall_minutes_last_session": round((time.perf_counter() - began) / 60, 3)}, indent=2) + "\n")
         ctx.event("pretrain", variant=variant.name, run=out.name, status="finished")
     return out
