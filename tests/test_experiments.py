@@ -346,6 +346,14 @@ def test_pretrain_curves_keep_every_evaluation_and_thin_the_training_log(tmp_pat
     assert record["objective"] == "ltr" and record["finished"] is False and record["total_steps"] == 20
     assert record["eval"] == [{"step": 0, "loss": 9.0, "accuracy": 0.0}, {"step": 20, "loss": 7.0, "accuracy": 0.1}]
     assert [t["step"] for t in record["train"]] == [10, 20]
+    # a run of python -m bertedu.pretrain itself (no runner marker) is finished once its final weights are
+    # saved at the last step: the final weights alone do not do it, nor the last step alone
+    (run / "final").mkdir()
+    (run / "final" / "model.safetensors").write_bytes(b"")
+    assert curves.run_curves(run)["finished"] is True
+    lines[-1]["step"] = 15  # stopped early (--max-minutes): final/ holds the weights of step 15
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines if x["step"] <= 15) + "\n")
+    assert curves.run_curves(run)["finished"] is False
     with pytest.raises(SystemExit):
         curves.main(["--work-dir", str(tmp_path / "nowhere"), "--out", str(out)])
     assert "--work-dir" in capsys.readouterr().err

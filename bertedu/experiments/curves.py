@@ -52,7 +52,9 @@ def run_curves(directory: Path, train_every: int = 250) -> dict[str, Any]:
              if r.get("split") == "train" and r["step"] % train_every == 0]
     return {"run": directory.name, "objective": config.get("objective", "mlm"), "nsp": config["nsp"],
             "mask_mix": config.get("mask_mix"), "preset": config.get("preset"),
-            "total_steps": config["total_steps"], "finished": is_finished(directory),
+            "total_steps": config["total_steps"], "finished": is_finished(directory) or (
+                (directory / "final" / "model.safetensors").is_file()  # a run of python -m bertedu.pretrain
+                and any(r["step"] >= config["total_steps"] for r in records)),  # itself: no runner marker
             "minutes": round(training_minutes(directory), 2), "argv": run.get("argv", []),
             "eval": evals, "train": train}
 
