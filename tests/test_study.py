@@ -166,6 +166,13 @@ def test_the_stale_checks_can_fail(tmp_path):
     assert [c.stem for c in chs[0].cards] == ["01_x"] and [q.name for q in chs[0].quizzes] == ["01_x"]
     assert chs[0].cards[0].title == "T" and chs[0].cards[0].title_zh == "标"
     assert pg.stale_pages(root) == [f"book/{p}.ipynb" for p in pg.PAGES]   # nothing written yet
+    (root / "book").mkdir(exist_ok=True)
+    pg.write_pages(root)
+    assert pg.stale_pages(root) == []
+    bank = root / "data" / "quizzes" / "01_x.json"   # one more question in a bank: no cell changes, the
+    questions = json.loads(bank.read_text(encoding="utf-8"))   # quiz bank's outputs would
+    bank.write_text(json.dumps(questions + questions[:1]), encoding="utf-8")
+    assert pg.stale_pages(root) == ["book/quiz_bank.ipynb"]
     (root / "data" / "cards" / "02_y.json").write_text(json.dumps([["A", "甲", "a", "甲"]]), encoding="utf-8")
     assert [c.number for c in sources.chapters(root)] == [1, 2]          # a card no chapter shows yet
 

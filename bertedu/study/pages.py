@@ -3,12 +3,14 @@
 ``book/flashcards.ipynb``, ``book/quiz_bank.ipynb`` and ``book/bug_hunt.ipynb`` are *generated*: their cells
 come from :func:`bertedu.study.sources.chapters` and :data:`bertedu.study.bughunt.BUGS`, and
 ``tests/test_study.py`` fails when a committed page's cells differ from what this module writes now (a new
-card file, quiz or bug entry).  Then: ``python -m bertedu.study pages --execute``.  The pages call the
+card file, quiz or bug entry), or when the files its outputs show changed since it was written (``SOURCES``:
+one more question in an existing bank changes no cell).  Then: ``python -m bertedu.study pages --execute``.  The pages call the
 book's own helpers (``knowledge_card``, ``quiz``, ``show_source``), as the chapters do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -236,6 +238,21 @@ def notebook(cells: list[dict[str, Any]], page: str) -> dict[str, Any]:
 
 
 BUILDERS = {"flashcards": flashcards_cells, "quiz_bank": quiz_bank_cells, "bug_hunt": bug_hunt_cells}
+# what each page's *outputs* are made of: a cell ``quiz("12_ablations_check4")`` reads its bank when it runs,
+# so a question added to an existing bank changes no cell, only what executing the page shows
+SOURCES = {"flashcards": ("data/cards/**/*.json",), "quiz_bank": ("data/quizzes/**/*.json",),
+           "bug_hunt": ("book/bugs.md", "bertedu/study/bughunt/**/*.py")}
+DIGEST_KEY = "bertedu_sources_sha256"
+
+
+def sources_digest(page: str, root: Path | None = None) -> str:
+    """SHA-256 of the files a page's outputs are made of (their paths and bytes, in sorted order)."""
+    root = root or REPO
+    h = hashlib.sha256()
+    files = sorted({f for pattern in SOURCES[page] for f in root.glob(pattern) if f.is_file()})
+    for f in files:
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def cell_signature(nb: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -249,13 +266,16 @@ def cell_signature(nb: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def stale_pages(root: Path | None = None) -> list[str]:
-    """Pages whose committed cells differ from what :data:`BUILDERS` writes now."""
+    """Pages whose committed cells differ from what :data:`BUILDERS` writes now, or whose sources (the cards,
+    quiz banks or bugs their outputs show) changed since they were written."""
     root = root or REPO
     stale = []
     for page, build in BUILDERS.items():
         path = root / "book" / f"{page}.ipynb"
         want = notebook(build(root), page)
-        if not path.is_file() or cell_signature(json.loads(path.read_text(encoding="utf-8"))) != cell_signature(want):
+        have = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if (have is None or cell_signature(have) != cell_signature(want)
+                or have["metadata"].get(DIGEST_KEY) != sources_digest(page, root)):
             stale.append(f"book/{page}.ipynb")
     return stale
 
@@ -271,6 +291,7 @@ def write_pages(root: Path | None = None, execute: bool = False, pages: tuple[st
         nb = notebook(BUILDERS[page](root), page)
         if execute:
             nb = execute_notebook(nb, path.parent)
+        nb["metadata"][DIGEST_KEY] = sources_digest(page, root)
         atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         written.append(path)
     return written
