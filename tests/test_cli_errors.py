@@ -1,14 +1,12 @@
 """Every command line of the project reports a bad flag in one line that names it (no usage block)."""
 
 import importlib
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from tool_loader import load_tool
+from tool_loader import load_script
 
 from bertedu._io import OneLineParser
 
@@ -25,20 +23,10 @@ def command_lines() -> list[str]:
 
 
 def load(path: str) -> ModuleType:
-    """A command line's module: imported by name inside the package, loaded from its file elsewhere (with its
-    folder first on sys.path, as when the script runs)."""
+    """A command line's module: imported by name inside the package, loaded from its file elsewhere."""
     if path.startswith("bertedu/"):
         return importlib.import_module(path[:-len(".py")].replace("/", "."))
-    if path.startswith("tools/") and path.count("/") == 1:
-        return load_tool(Path(path).stem)
-    folder = str((ROOT / path).parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / path)
 
 
 def test_the_command_lines_are_found():
