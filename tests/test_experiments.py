@@ -328,7 +328,7 @@ def test_several_tables_need_table_colon_variant(capsys):
 
 
 def test_pretrain_curves_keep_every_evaluation_and_thin_the_training_log(tmp_path, capsys):
-    from bertedu.experiments import curves
+    from bertedu.experiments import curves, runs
 
     run = tmp_path / "work" / "cpu" / "pretrain" / "tiny-x"
     run.mkdir(parents=True)
@@ -351,6 +351,7 @@ def test_pretrain_curves_keep_every_evaluation_and_thin_the_training_log(tmp_pat
     (run / "final").mkdir()
     (run / "final" / "model.safetensors").write_bytes(b"")
     assert curves.run_curves(run)["finished"] is True
+    assert runs.trained_to_the_end(run) and not runs.is_finished(run)  # the runner would not reuse it
     lines[-1]["step"] = 15  # stopped early (--max-minutes): final/ holds the weights of step 15
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines if x["step"] <= 15) + "\n")
     assert curves.run_curves(run)["finished"] is False

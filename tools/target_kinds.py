@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import torch  # noqa: E402
 
 from analyse_pretraining import analyse  # noqa: E402
-from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
-from bertedu.experiments.curves import merge_document  # noqa: E402
+from bertedu._io import OneLineParser  # noqa: E402
+from bertedu.experiments.curves import write_merged  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
 from bertedu.pretraining.state import latest_checkpoint  # noqa: E402
 
@@ -90,12 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "command": command, "commit": git_commit(), "runs": rows}
     if args.max_pairs is not None:
         doc["max_pairs"] = args.max_pairs
-    try:
-        doc, kept = merge_document(args.out, doc, replace=args.replace, same=("what", "max_pairs"))
-    except ValueError as err:
-        p.error(f"--out: {err}; pass --replace to start the file afresh")
-    atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
-    print(f"{args.out}: {len(doc['runs'])} runs ({len(kept)} kept from the file)")
+    write_merged(p, args.out, doc, replace=args.replace, same=("what", "max_pairs"))
     for r in rows:
         print(f"{r['run']} (step {r['step']}): " + ", ".join(f"{k} {r[k]['accuracy']:.1%}" for k in KINDS)
               + f"; answers at [MASK]: {r['mask']['distinct_answers']} distinct")

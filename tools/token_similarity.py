@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bertedu._io import OneLineParser, atomic_write_text  # noqa: E402
-from bertedu.experiments.curves import merge_document  # noqa: E402
+from bertedu._io import OneLineParser  # noqa: E402
+from bertedu.experiments.curves import write_merged  # noqa: E402
 from bertedu.beyond.pooling import cosine_matrix  # noqa: E402
 from bertedu.pretraining.report import git_commit  # noqa: E402
 
@@ -99,12 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc = {"what": "mean cosine similarity between different real tokens' vectors, per layer (0 = embeddings)",
            "text": f"the first {SENTENCES} CoNLL-2003 dev sentences, {POSITIONS} token positions (seed 0)",
            "command": command, "commit": git_commit(), "runs": rows}
-    try:
-        doc, kept = merge_document(args.out, doc, replace=args.replace, same=("what", "text"))
-    except ValueError as err:
-        p.error(f"--out: {err}; pass --replace to start the file afresh")
-    atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
-    print(f"{args.out}: {len(doc['runs'])} runs ({len(kept)} kept from the file)")
+    write_merged(p, args.out, doc, replace=args.replace, same=("what", "text"))
     for r in rows:
         print(f"{r['run']}: " + ", ".join(f"layer {i} {c:.3f}" for i, c in enumerate(r["mean_cosine_by_layer"])))
     return 0

@@ -31,11 +31,11 @@ from typing import Any, Sequence
 
 from bertedu._io import OneLineParser, atomic_write_text
 from bertedu.experiments.results import ROOT
-from bertedu.experiments.runs import is_finished, training_minutes
+from bertedu.experiments.runs import trained_to_the_end, training_minutes
 from bertedu.pretraining.report import git_commit
 from bertedu.pretraining.state import read_metrics
 
-__all__ = ["run_curves", "collect", "merge", "merge_into", "merge_document", "main"]
+__all__ = ["run_curves", "collect", "merge", "merge_into", "merge_document", "write_merged", "main"]
 
 OUT = ROOT / "data" / "experiments" / "pretrain_curves.json"
 
@@ -52,9 +52,7 @@ def run_curves(directory: Path, train_every: int = 250) -> dict[str, Any]:
              if r.get("split") == "train" and r["step"] % train_every == 0]
     return {"run": directory.name, "objective": config.get("objective", "mlm"), "nsp": config["nsp"],
             "mask_mix": config.get("mask_mix"), "preset": config.get("preset"),
-            "total_steps": config["total_steps"], "finished": is_finished(directory) or (
-                (directory / "final" / "model.safetensors").is_file()  # a run of python -m bertedu.pretrain
-                and any(r["step"] >= config["total_steps"] for r in records)),  # itself: no runner marker
+            "total_steps": config["total_steps"], "finished": trained_to_the_end(directory),
             "minutes": round(training_minutes(directory), 2), "argv": run.get("argv", []),
             "eval": evals, "train": train}
 
@@ -132,6 +130,22 @@ def merge_document(out: Path, doc: dict[str, Any], *, replace: bool = False, ord
                              f"{doc.get(field)!r}: its rows would not compare")
     earlier = [*previous.get("earlier_commands", []), *([previous["command"]] if "command" in previous else [])]
     return {**doc, "earlier_commands": list(dict.fromkeys(earlier)), "runs": runs}, kept
+
+
+def write_merged(parser: argparse.ArgumentParser, out: Path, doc: dict[str, Any], *, replace: bool = False,
+                 same: Sequence[str] = ()) -> tuple[dict[str, Any], list[str]]:
+    """A tool's last step: merge ``doc`` into ``out`` (:func:`merge_document`), write it atomically, say so.
+
+    A file that will not merge is the ``--out`` flag's one-line error (``parser.error``), naming
+    ``--replace`` as the way out. Returns the document written and the names of the runs kept.
+    """
+    try:
+        doc, kept = merge_document(out, doc, replace=replace, same=same)
+    except ValueError as err:
+        parser.error(f"--out: {err}; pass --replace to start the file afresh")
+    atomic_write_text(out, json.dumps(doc, indent=2) + "\n")
+    print(f"{out}: {len(doc['runs'])} runs ({len(kept)} kept from the file)")
+    return doc, kept
 
 
 def main(argv: Sequence[str] | None = None) -> int:

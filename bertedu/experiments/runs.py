@@ -19,7 +19,7 @@ from bertedu._io import atomic_write_text
 from bertedu.experiments.results import ROOT
 from bertedu.experiments.spec import Budget, Variant, pretrain_argv, pretrain_flags, pretrain_key
 
-__all__ = ["OutOfTime", "shown", "run_dir", "run_flags", "is_finished", "ensure_pretrained", "model_spec", "heldout_at", "planned_spec",
+__all__ = ["OutOfTime", "shown", "run_dir", "run_flags", "is_finished", "trained_to_the_end", "ensure_pretrained", "model_spec", "heldout_at", "planned_spec",
            "training_minutes", "pretrain_command", "ran_with", "architecture_dir", "run_status"]
 
 
@@ -68,8 +68,30 @@ def _resolved(flags: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_finished(directory: Path) -> bool:
+    """A run the *runner* finished: its ``experiment.json`` marker (the command as run) and ``final/``.
+
+    The runner reuses only such a run, since the marker is where its records' ``pretrain_command`` comes
+    from. A run of ``python -m bertedu.pretrain`` itself has no marker: see :func:`trained_to_the_end`.
+    """
     marker = directory / "experiment.json"
     return marker.is_file() and json.loads(marker.read_text()).get("finished") and (directory / "final").is_dir()
+
+
+def trained_to_the_end(directory: Path) -> bool:
+    """A run whose training reached its ``total_steps`` and wrote ``final/model.safetensors``, marker or not.
+
+    The rule for the curves (a seed check or a diagnostic run straight from ``python -m bertedu.pretrain``
+    counts as finished), where :func:`is_finished` is the runner's stricter one.
+    """
+    from bertedu.pretraining.state import read_metrics
+
+    run_json = directory / "run.json"
+    if is_finished(directory):
+        return True
+    if not (run_json.is_file() and (directory / "final" / "model.safetensors").is_file()):
+        return False
+    total = json.loads(run_json.read_text(encoding="utf-8"))["config"]["total_steps"]
+    return any(r["step"] >= total for r in read_metrics(directory / "metrics.jsonl"))
 
 
 def run_status(directory: Path) -> str:
