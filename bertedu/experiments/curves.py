@@ -52,7 +52,8 @@ def run_curves(directory: Path, train_every: int = 250) -> dict[str, Any]:
              if r.get("split") == "train" and r["step"] % train_every == 0]
     return {"run": directory.name, "objective": config.get("objective", "mlm"), "nsp": config["nsp"],
             "mask_mix": config.get("mask_mix"), "preset": config.get("preset"),
-            "total_steps": config["total_steps"], "finished": trained_to_the_end(directory),
+            "total_steps": config["total_steps"],
+            "finished": trained_to_the_end(directory, config["total_steps"], records),
             "minutes": round(training_minutes(directory), 2), "argv": run.get("argv", []),
             "eval": evals, "train": train}
 

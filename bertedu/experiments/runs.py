@@ -77,21 +77,25 @@ def is_finished(directory: Path) -> bool:
     return marker.is_file() and json.loads(marker.read_text()).get("finished") and (directory / "final").is_dir()
 
 
-def trained_to_the_end(directory: Path) -> bool:
+def trained_to_the_end(directory: Path, total_steps: int | None = None,
+                       records: list[dict[str, Any]] | None = None) -> bool:
     """A run whose training reached its ``total_steps`` and wrote ``final/model.safetensors``, marker or not.
 
     The rule for the curves (a seed check or a diagnostic run straight from ``python -m bertedu.pretrain``
-    counts as finished), where :func:`is_finished` is the runner's stricter one.
+    counts as finished), where :func:`is_finished` is the runner's stricter one. A caller that has already
+    read the run's ``total_steps`` (``run.json``) or its ``metrics.jsonl`` records passes them in.
     """
-    from bertedu.pretraining.state import read_metrics
-
-    run_json = directory / "run.json"
     if is_finished(directory):
         return True
-    if not (run_json.is_file() and (directory / "final" / "model.safetensors").is_file()):
+    if not (directory / "final" / "model.safetensors").is_file():
         return False
-    total = json.loads(run_json.read_text(encoding="utf-8"))["config"]["total_steps"]
-    return any(r["step"] >= total for r in read_metrics(directory / "metrics.jsonl"))
+    if total_steps is None:
+        total_steps = json.loads((directory / "run.json").read_text(encoding="utf-8"))["config"]["total_steps"]
+    if records is None:
+        from bertedu.pretraining.state import read_metrics
+
+        records = read_metrics(directory / "metrics.jsonl")
+    return any(r["step"] >= total_steps for r in records)
 
 
 def run_status(directory: Path) -> str:
